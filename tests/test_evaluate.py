@@ -1,0 +1,169 @@
+"""Tests for textrnn.evaluate, using small hand-computed examples."""
+import json
+
+import numpy as np
+import pytest
+
+from textrnn.evaluate import compute_report, format_report_line, plot_training_curves, write_report
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+# 6 examples, 2 classes. preds = argmax = [0, 1, 1, 0, 1, 1]
+# confusion: true neg -> [2 neg, 2 pos], true pos -> [0 neg, 2 pos]
+# AUC: pos scores {0.65, 0.9} vs neg {0.1, 0.6, 0.7, 0.2}: 3 + 4 of 8 pairs ranked right = 0.875
+LABELS = [0, 0, 0, 0, 1, 1]
+P_POS = np.array([0.1, 0.6, 0.7, 0.2, 0.65, 0.9])
+PROBS = np.stack([1 - P_POS, P_POS], axis=1)
+NAMES = ["neg", "pos"]
+TEXTS = ["awful", "meh | ok", "fine\nreally", "bad", "good", "great"]
+
+
+def assert_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_SIGNATURE
+    assert len(data) > 5000
+
+
+@pytest.fixture
+def binary_report():
+    return compute_report(LABELS, PROBS, NAMES, texts=TEXTS)
+
+
+def test_binary_metrics_match_hand_computation(binary_report):
+    r = binary_report
+    assert r["num_examples"] == 6
+    assert r["accuracy"] == pytest.approx(4 / 6)
+    assert r["confusion_matrix"] == [[2, 2], [0, 2]]
+    assert r["per_class"]["neg"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 4})
+    assert r["per_class"]["pos"] == pytest.approx({"precision": 0.5, "recall": 1.0, "f1": 2 / 3, "support": 2})
+    assert r["macro_f1"] == pytest.approx(2 / 3)
+    assert r["roc_auc"] == pytest.approx(0.875)
+    assert r["label_names"] == NAMES
+    assert r["roc_curve"]["fpr"][0] == 0.0 and r["roc_curve"]["tpr"][-1] == 1.0
+
+
+def test_report_is_plain_json(binary_report):
+    assert json.loads(json.dumps(binary_report)) == binary_report
+    assert type(binary_report["accuracy"]) is float
+    assert type(binary_report["confusion_matrix"][0][0]) is int
+
+
+def test_errors_sorted_by_confidence(binary_report):
+    assert binary_report["errors"] == [
+        {"index": 2, "text": "fine\nreally", "label": "neg", "predicted": "pos", "score": pytest.approx(0.7)},
+        {"index": 1, "text": "meh | ok", "label": "neg", "predicted": "pos", "score": pytest.approx(0.6)},
+    ]
+
+
+def test_errors_limit_and_missing_texts():
+    r = compute_report(LABELS, PROBS, NAMES, num_errors=1)
+    assert [(e["index"], e["text"]) for e in r["errors"]] == [(2, None)]
+    assert compute_report(LABELS, PROBS, NAMES, num_errors=0)["errors"] == []
+
+
+def test_multiclass_has_no_auc_and_keeps_absent_class():
+    names = ["a", "b", "c", "d"]
+    labels = [0, 1, 1, 2, 0]  # class "d" never occurs as a true label
+    probs = np.array([
+        [0.7, 0.1, 0.1, 0.1],   # a, correct
+        [0.1, 0.6, 0.2, 0.1],   # b, correct
+        [0.1, 0.2, 0.1, 0.6],   # b -> d
+        [0.2, 0.1, 0.5, 0.2],   # c, correct
+        [0.3, 0.1, 0.2, 0.4],   # a -> d
+    ])
+    r = compute_report(labels, probs, names)
+    assert r["roc_auc"] is None and r["roc_curve"] is None
+    assert r["accuracy"] == pytest.approx(3 / 5)
+    assert r["confusion_matrix"] == [[1, 0, 0, 1], [0, 1, 0, 1], [0, 0, 1, 0], [0, 0, 0, 0]]
+    assert r["per_class"]["d"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
+    assert r["per_class"]["b"] == pytest.approx({"precision": 1.0, "recall": 0.5, "f1": 2 / 3, "support": 2})
+    # macro-F1 averages all four declared classes: a=2/3, b=2/3, c=1, d=0
+    assert r["macro_f1"] == pytest.approx((2 / 3 + 2 / 3 + 1 + 0) / 4)
+    assert [e["index"] for e in r["errors"]] == [2, 4]
+
+
+def test_binary_with_single_class_present_has_no_auc():
+    r = compute_report([1, 1, 1], [[0.2, 0.8], [0.6, 0.4], [0.1, 0.9]], NAMES)
+    assert r["roc_auc"] is None
+    assert r["confusion_matrix"] == [[0, 0], [1, 2]]
+
+
+@pytest.mark.parametrize(
+    "labels, probs, names, texts, match",
+    [
+        ([0, 1], [[0.5, 0.5]], NAMES, None, "labels"),
+        ([0, 1], [[0.2, 0.3, 0.5], [0.1, 0.1, 0.8]], NAMES, None, "label names"),
+        ([], np.zeros((0, 2)), NAMES, None, "zero examples"),
+        ([0, 1], [[0.5, 0.5], [0.5, 0.5]], NAMES, ["only one"], "texts"),
+        ([0, 2], [[0.5, 0.5], [0.5, 0.5]], NAMES, None, "labels must lie"),
+    ],
+)
+def test_shape_mismatches_raise(labels, probs, names, texts, match):
+    with pytest.raises(ValueError, match=match):
+        compute_report(labels, probs, names, texts=texts)
+
+
+def test_format_report_line(binary_report):
+    assert format_report_line(binary_report) == "accuracy 66.67% | macro-F1 66.67% | ROC-AUC 0.8750 | n=6"
+    multi = dict(binary_report, roc_auc=None)
+    assert format_report_line(multi) == "accuracy 66.67% | macro-F1 66.67% | n=6"
+
+
+def test_write_report_binary(tmp_path, binary_report):
+    out = tmp_path / "nested" / "eval"
+    paths = write_report(binary_report, out, title="Test run")
+    names = {p.name for p in paths}
+    assert names == {"eval_report.json", "errors.jsonl", "eval_report.md", "confusion_matrix.png", "roc_curve.png"}
+    assert all(p.parent == out and p.exists() for p in paths)
+    assert sorted(f.name for f in out.iterdir()) == sorted(names)  # no temp files left behind
+
+    saved = json.loads((out / "eval_report.json").read_text())
+    assert saved == {k: v for k, v in binary_report.items() if k != "errors"}
+    errors = [json.loads(line) for line in (out / "errors.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert errors == binary_report["errors"]
+
+    md = (out / "eval_report.md").read_text(encoding="utf-8")
+    assert md.startswith("# Test run")
+    for snippet in ["Examples: 6", "Accuracy: 66.67%", "Macro-F1: 66.67%", "ROC-AUC: 0.8750",
+                    "| neg | 100.00% | 50.00% | 66.67% | 4 |", "| **neg** | 2 | 2 |", "| **pos** | 0 | 2 |",
+                    "meh \\| ok", "| fine really |"]:
+        assert snippet in md
+    assert_png(out / "confusion_matrix.png")
+    assert_png(out / "roc_curve.png")
+
+
+def test_write_report_multiclass_has_no_roc_and_shortens_text(tmp_path):
+    probs = np.array([[0.1, 0.8, 0.1], [0.3, 0.3, 0.4], [0.9, 0.05, 0.05]])
+    report = compute_report([0, 1, 2], probs, ["x", "y", "z"], texts=["é" * 500, "b", "c"])
+    paths = write_report(report, tmp_path)
+    assert {p.name for p in paths} == {"eval_report.json", "errors.jsonl", "eval_report.md", "confusion_matrix.png"}
+    assert not (tmp_path / "roc_curve.png").exists()
+    assert "é" * 500 in (tmp_path / "errors.jsonl").read_text(encoding="utf-8")  # ensure_ascii=False
+    md = (tmp_path / "eval_report.md").read_text(encoding="utf-8")
+    assert "é" * 199 + "…" in md and "é" * 200 not in md
+    assert "ROC-AUC" not in md
+    assert_png(tmp_path / "confusion_matrix.png")
+
+
+def test_plot_training_curves_full_history(tmp_path):
+    history = [
+        {"epoch": e, "train_loss": 0.7 / e, "train_accuracy": 0.6 + 0.05 * e, "valid_loss": 0.75 / e,
+         "valid_accuracy": 0.55 + 0.05 * e, "valid_macro_f1": 0.54 + 0.05 * e, "lr": 1e-3, "seconds": 1.0}
+        for e in range(1, 6)
+    ]
+    path = plot_training_curves(history, tmp_path / "plots" / "curves.png")
+    assert path == tmp_path / "plots" / "curves.png"
+    assert_png(path)
+    assert [f.name for f in path.parent.iterdir()] == ["curves.png"]
+
+
+def test_plot_training_curves_partial_history(tmp_path):
+    history = [{"epoch": 1, "train_loss": 0.6}, {"epoch": 2, "train_loss": 0.4, "train_accuracy": 0.8}]
+    assert_png(plot_training_curves(history, tmp_path / "partial.png"))
+    assert_png(plot_training_curves([{"train_loss": 0.5}], tmp_path / "single.png"))
+
+
+def test_plot_training_curves_empty_history_raises(tmp_path):
+    with pytest.raises(ValueError, match="empty"):
+        plot_training_curves([], tmp_path / "x.png")
+    assert not (tmp_path / "x.png").exists()

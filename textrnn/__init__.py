@@ -1,0 +1,7 @@
+"""textrnn: train, evaluate and serve recurrent (LSTM, GRU, RNN) text classifiers."""
+
+__version__ = "0.1.0"
+
+from .inference import TextClassifier, classify_text, load
+
+__all__ = ["TextClassifier", "__version__", "classify_text", "load"]

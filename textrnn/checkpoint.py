@@ -1,0 +1,166 @@
+"""Saved models and training checkpoints: safetensors and JSON only, never pickle.
+
+A model directory holds:
+    config.json          model and tokenizer settings, label names, format and package version
+    model.safetensors    the weights
+    tokenizer.json       the Hugging Face tokenizer, vocabulary included
+A training checkpoint (the `last/` directory of a run) is a model directory plus
+`training_state.safetensors`: weights, optimizer tensors and RNG state, with the
+rest of the trainer's state as JSON in the file's metadata, in one file so that
+it is written (and replaced) in one piece.
+"""
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors_bytes
+from safetensors.torch import save as save_safetensors_bytes
+
+from . import __version__
+from .errors import ModelDirError
+from .fileio import atomic_write, atomic_write_json
+from .model import ModelConfig, RNNClassifier
+from .tokenizer import TokenizerConfig, load_tokenizer
+
+FORMAT_VERSION = 1
+CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
+STATE_FILE = "training_state.safetensors"
+
+
+# ----------------------------------------------------------------------------- model directories
+
+
+def save_model_dir(directory, model: RNNClassifier, tokenizer, tokenizer_config: TokenizerConfig,
+                   label_names: list[str], extra: dict | None = None) -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    config = {
+        "format": "textrnn",
+        "format_version": FORMAT_VERSION,
+        "textrnn_version": __version__,
+        "model": model.config.to_dict(),
+        "tokenizer": tokenizer_config.to_dict(),
+        "labels": list(label_names),
+        **(extra or {}),
+    }
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    atomic_write(directory / TOKENIZER_FILE, tokenizer.to_str().encode())
+    atomic_write(directory / WEIGHTS_FILE, save_safetensors_bytes(weights, metadata={"format": "pt"}))
+    atomic_write_json(directory / CONFIG_FILE, config)
+    return directory
+
+
+def read_config(directory: Path) -> dict:
+    path = directory / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelDirError(f"{path}: cannot read the model config: {error}") from None
+    if not isinstance(config, dict) or config.get("format") != "textrnn":
+        raise ModelDirError(f"{path}: not a textrnn model config")
+    version = config.get("format_version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise ModelDirError(
+            f"{path}: format version {version!r} is newer than this textrnn ({__version__}) reads "
+            f"(up to {FORMAT_VERSION}); upgrade textrnn"
+        )
+    return config
+
+
+def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and the header's string metadata of a safetensors file."""
+    try:
+        data = path.read_bytes()
+        tensors = load_safetensors_bytes(data)
+        header_size = int.from_bytes(data[:8], "little")  # safetensors layout: u64 size, JSON header, data
+        metadata = json.loads(data[8 : 8 + header_size]).get("__metadata__") or {}
+    except (OSError, SafetensorError, ValueError) as error:
+        raise ModelDirError(f"{path}: cannot read the weights (damaged or truncated?): {error}") from None
+    return tensors, metadata
+
+
+def load_model_dir(directory, device="cpu"):
+    """Load (model, tokenizer, config) from a model directory, checking that its files agree."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelDirError(f"no such model directory: {directory}")
+    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+        if not (directory / name).is_file():
+            raise ModelDirError(f"{directory}: missing {name} (a model directory needs "
+                                f"{CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE})")
+    config = read_config(directory)
+    try:
+        model_config = ModelConfig(**config["model"])
+        TokenizerConfig(**config["tokenizer"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelDirError(f"{directory / CONFIG_FILE}: invalid model settings: {error}") from None
+    labels = config.get("labels")
+    if not isinstance(labels, list) or len(labels) != model_config.num_classes:
+        raise ModelDirError(f"{directory / CONFIG_FILE}: {len(labels or [])} labels for "
+                            f"{model_config.num_classes} classes")
+    try:
+        tokenizer = load_tokenizer(directory / TOKENIZER_FILE)
+    except Exception as error:  # tokenizers raises plain Exception for a malformed file
+        raise ModelDirError(f"{directory / TOKENIZER_FILE}: cannot load the tokenizer: {error}") from None
+    if tokenizer.get_vocab_size() != model_config.vocab_size:
+        raise ModelDirError(f"{directory}: {TOKENIZER_FILE} has {tokenizer.get_vocab_size()} tokens but "
+                            f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
+    model = RNNClassifier(model_config)
+    weights, _ = read_safetensors(directory / WEIGHTS_FILE)
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        raise ModelDirError(f"{directory / WEIGHTS_FILE} does not match {CONFIG_FILE}: {error}") from None
+    return model.to(device).eval(), tokenizer, config
+
+
+# ----------------------------------------------------------------------------- training state
+
+
+def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict) -> None:
+    tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    optimizer_state = optimizer.state_dict()
+    for param_id, state in optimizer_state["state"].items():
+        for key, value in state.items():
+            tensors[f"optimizer.{param_id}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    tensors["rng.torch"] = torch.get_rng_state()
+    if torch.cuda.is_available():
+        tensors["rng.cuda"] = torch.cuda.get_rng_state()
+    metadata = {
+        "trainer_state": json.dumps(trainer_state),
+        "optimizer_param_groups": json.dumps(optimizer_state["param_groups"]),
+        "scheduler": json.dumps(scheduler.state_dict()),
+        "scaler": json.dumps(scaler.state_dict()),
+    }
+    atomic_write(Path(directory) / STATE_FILE, save_safetensors_bytes(tensors, metadata=metadata))
+
+
+def load_training_state(directory, model, optimizer, scheduler, scaler) -> dict:
+    """Restore what save_training_state wrote; returns the trainer state (epoch, history, ...)."""
+    path = Path(directory) / STATE_FILE
+    if not path.is_file():
+        raise ModelDirError(f"cannot resume: no {STATE_FILE} in {directory}")
+    tensors, metadata = read_safetensors(path)
+    try:
+        trainer_state = json.loads(metadata["trainer_state"])
+        param_groups = json.loads(metadata["optimizer_param_groups"])
+        scheduler_state = json.loads(metadata["scheduler"])
+        scaler_state = json.loads(metadata["scaler"])
+    except (KeyError, json.JSONDecodeError) as error:
+        raise ModelDirError(f"{path}: damaged training state metadata: {error}") from None
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    optimizer_state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith("optimizer."):
+            _, param_id, name = key.split(".", 2)
+            optimizer_state.setdefault(int(param_id), {})[name] = value
+    optimizer.load_state_dict({"state": optimizer_state, "param_groups": param_groups})
+    scheduler.load_state_dict(scheduler_state)
+    if scaler_state:
+        scaler.load_state_dict(scaler_state)
+    torch.set_rng_state(tensors["rng.torch"])
+    if "rng.cuda" in tensors and torch.cuda.is_available():
+        torch.cuda.set_rng_state(tensors["rng.cuda"])
+    return trainer_state

@@ -1,0 +1,321 @@
+"""Data: Hugging Face datasets in, padded id batches out.
+
+load_splits     hub name, local dataset directory or csv/tsv/json/jsonl/parquet files -> DatasetDict
+prepare_data    pick text and label columns, map labels to ids, carve a validation split
+encode_split    tokenise once (Dataset.map, batched) into one flat id array plus offsets
+BucketBatchSampler  shuffled batches of similar-length texts, sharded across DDP ranks
+collate         list of id sequences -> {"ids", "lengths", "labels"} tensors
+"""
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import torch
+import datasets
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from .errors import DataError
+from .tokenizer import PAD_ID, encode_batch
+
+TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "question")
+LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "polarity", "y")
+VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
+FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+HUB_TIMEOUT_SECONDS = 3.0
+
+# textrnn prints its own one-line summaries; per-map progress bars from datasets are noise.
+datasets.disable_progress_bars()
+datasets.logging.set_verbosity_error()
+
+# ----------------------------------------------------------------------------- loading
+
+
+def load_splits(dataset: str | None = None, train_file=None, validation_file=None, test_file=None) -> DatasetDict:
+    """Raw splits from a hub name (`imdb`, `stanfordnlp/sst2`, `name:config`), a local path, or files."""
+    files = {"train": train_file, "validation": validation_file, "test": test_file}
+    files = {split: str(path) for split, path in files.items() if path}
+    if dataset and files:
+        raise DataError("give either --dataset or --train-file/--validation-file/--test-file, not both")
+    if files:
+        return DatasetDict({split: load_file(path) for split, path in files.items()})
+    if not dataset:
+        raise DataError("no data: give --dataset NAME_OR_DIR or --train-file FILE")
+    path = Path(dataset).expanduser()
+    if path.is_file():
+        return DatasetDict({"train": load_file(path)})
+    if path.is_dir():
+        return datasets.load_dataset(str(path))
+    if dataset.startswith((".", "/", "~")):
+        raise DataError(f"no such dataset directory or file: {dataset}")
+    name, _, config = dataset.partition(":")
+    check_hub_reachable(name)
+    return datasets.load_dataset(name, config or None)
+
+
+def load_file(path) -> Dataset:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}")
+    suffix = path.suffix.lower()
+    if suffix not in FILE_FORMATS:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(FILE_FORMATS)}")
+    options = {"delimiter": "\t"} if suffix == ".tsv" else {}
+    try:
+        loaded = datasets.load_dataset(FILE_FORMATS[suffix], data_files=str(path), split="train", **options)
+    except Exception as error:  # the builders raise many types for a malformed file
+        raise DataError(f"{path}: could not be read as {FILE_FORMATS[suffix]}: {error}") from error
+    return loaded
+
+
+def check_hub_reachable(name: str) -> None:
+    """Fail in seconds, not after the hub client's minute of retries, when the hub is out of reach."""
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes"):
+        return  # the user asked for the local cache; datasets fails fast itself if it is not there
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    host, port = endpoint.hostname or "huggingface.co", endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=HUB_TIMEOUT_SECONDS).close()
+    except OSError as error:
+        raise DataError(
+            f"cannot reach the Hugging Face hub at {host} to load {name!r} ({error}). "
+            "Use local data instead: --dataset path/to/dataset_dir (e.g. ../shared/data/imdb), "
+            "or --train-file/--validation-file/--test-file with csv, tsv, json, jsonl or parquet files; "
+            "set HF_HUB_OFFLINE=1 to use a copy already in the local cache."
+        ) from None
+
+
+# ----------------------------------------------------------------------------- columns and labels
+
+
+@dataclass
+class TextClassificationData:
+    train: Dataset  # columns: text (str), label (int)
+    validation: Dataset
+    test: Dataset | None
+    label_names: list[str]
+    text_column: str
+    label_column: str
+
+
+def find_column(columns, candidates, override, what: str, flag: str) -> str:
+    if override:
+        if override not in columns:
+            raise DataError(f"{what} column {override!r} not found; the data has columns: {', '.join(columns)}")
+        return override
+    lowered = {column.lower(): column for column in columns}
+    for candidate in candidates:
+        if candidate in lowered:
+            return lowered[candidate]
+    raise DataError(f"no {what} column found among {', '.join(columns)}; name it with {flag}")
+
+
+def label_names_of(split: Dataset, label_column: str) -> list[str]:
+    feature = split.features[label_column]
+    if isinstance(feature, ClassLabel):
+        return list(feature.names)
+    values = {value for value in split[label_column] if value is not None}
+    if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in values):
+        return [str(value) for value in sorted(values)]  # numeric order: "2" before "10"
+    return sorted(str(value) for value in values)
+
+
+def to_text_label(split: Dataset, split_name: str, text_column: str, label_column: str, label_names: list[str]) -> Dataset:
+    """Rename to (text, label) with label ids indexing `label_names`; names map by string value."""
+    feature = split.features[label_column]
+    source_names = feature.names if isinstance(feature, ClassLabel) else None
+    index = {name: i for i, name in enumerate(label_names)}
+
+    def convert(batch):
+        labels = []
+        for value in batch[label_column]:
+            name = source_names[value] if source_names is not None and value is not None and value >= 0 else value
+            if name is None or str(name) not in index:
+                raise DataError(
+                    f"{split_name} split: label {value!r} in column {label_column!r} is not one of the known labels "
+                    f"{label_names}"
+                )
+            labels.append(index[str(name)])
+        texts = batch[text_column]
+        for text in texts:
+            if not isinstance(text, str):
+                raise DataError(f"{split_name} split: column {text_column!r} holds {type(text).__name__}, not text")
+        return {"text": texts, "label": labels}
+
+    converted = split.map(convert, batched=True, remove_columns=split.column_names)
+    return converted.cast_column("label", ClassLabel(names=label_names))
+
+
+def is_unlabelled(split: Dataset, label_column: str) -> bool:
+    # GLUE-style test splits ship labels of -1: nothing to evaluate against.
+    feature = split.features.get(label_column)
+    return isinstance(feature, ClassLabel) and len(split) > 0 and max(split[label_column]) < 0
+
+
+def prepare_split(raw: DatasetDict, split_name: str, text_column: str | None, label_column: str | None,
+                  label_names: list[str]) -> Dataset:
+    """One split as text/label columns, its labels mapped onto `label_names` (a model's, say)."""
+    if split_name not in raw:
+        raise DataError(f"no {split_name!r} split in the data (it has: {', '.join(raw)})")
+    split = raw[split_name]
+    text_column = find_column(split.column_names, TEXT_COLUMNS, text_column, "text", "--text-column")
+    label_column = find_column(split.column_names, LABEL_COLUMNS, label_column, "label", "--label-column")
+    if text_column == label_column:
+        raise DataError(f"the text and label columns are both {text_column!r}")
+    if len(split) == 0:
+        raise DataError(f"the {split_name} split is empty")
+    if is_unlabelled(split, label_column):
+        raise DataError(f"the {split_name} split has no labels (every {label_column!r} is -1)")
+    return to_text_label(split, split_name, text_column, label_column, label_names)
+
+
+def prepare_data(
+    raw: DatasetDict,
+    text_column: str | None = None,
+    label_column: str | None = None,
+    label_names: list[str] | None = None,
+    validation_size: float = 0.1,
+    seed: int = 0,
+) -> TextClassificationData:
+    """Normalise a DatasetDict to text/label splits: train, validation (carved if absent), test (optional)."""
+    if "train" not in raw:
+        raise DataError(f"the data has no train split (found: {', '.join(raw) or 'none'})")
+    columns = raw["train"].column_names
+    text_column = find_column(columns, TEXT_COLUMNS, text_column, "text", "--text-column")
+    label_column = find_column(columns, LABEL_COLUMNS, label_column, "label", "--label-column")
+    if len(raw["train"]) == 0:
+        raise DataError("the train split is empty")
+    label_names = label_names or label_names_of(raw["train"], label_column)
+    if len(label_names) < 2:
+        raise DataError(f"need at least 2 distinct labels in column {label_column!r}, found {label_names}")
+
+    def labelled(name: str) -> Dataset | None:
+        if name not in raw or is_unlabelled(raw[name], label_column):
+            return None
+        return prepare_split(raw, name, text_column, label_column, label_names)
+
+    train = labelled("train")
+    validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
+    if validation is None:
+        parts = train.train_test_split(test_size=validation_size, stratify_by_column="label", seed=seed)
+        train, validation = parts["train"], parts["test"]
+    return TextClassificationData(train, validation, labelled("test"), label_names, text_column, label_column)
+
+
+# ----------------------------------------------------------------------------- encoding and batching
+
+
+class EncodedSplit(torch.utils.data.Dataset):
+    """Token ids of every text back to back in one array: no per-epoch tokenising, no Python lists."""
+
+    def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray):
+        self.ids, self.offsets, self.labels = ids, offsets, labels  # ids: [total_tokens], offsets: [n + 1]
+        self.lengths = np.diff(offsets)  # [n]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]], int(self.labels[i])
+
+    @classmethod
+    def from_lists(cls, sequences: list[list[int]], labels) -> "EncodedSplit":
+        lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        ids = np.fromiter((i for seq in sequences for i in seq), dtype=np.int32, count=int(offsets[-1]))
+        return cls(ids, offsets, np.asarray(labels, dtype=np.int64))
+
+
+def encode_split(split: Dataset, tokenizer) -> EncodedSplit:
+    """Tokenise a text/label split once, with Dataset.map so the datasets cache can reuse it."""
+    encoded = split.map(
+        lambda batch: {"input_ids": encode_batch(tokenizer, batch["text"])},
+        batched=True,
+        batch_size=2_000,
+        remove_columns=["text"],
+    )
+    # Read the ragged column straight from Arrow: one flat values array plus offsets.
+    column = encoded.data.column("input_ids").combine_chunks()
+    offsets = column.offsets.to_numpy().astype(np.int64)
+    ids = column.values.to_numpy().astype(np.int32)
+    ids, offsets = ids[offsets[0] : offsets[-1]], offsets - offsets[0]
+    return EncodedSplit(ids, offsets, np.asarray(encoded["label"], dtype=np.int64))
+
+
+class BucketBatchSampler(torch.utils.data.Sampler):
+    """Batches of similar-length texts, so little time is spent on padding.
+
+    Each epoch: shuffle (seeded by seed + epoch), sort by length within pools of
+    `pool_batches` batches, cut into batches, shuffle the batch order. Without
+    shuffle the whole split is sorted by length. With several DDP ranks every rank
+    gets the same number of batches (a few repeated at the end) and its own share.
+    """
+
+    def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, pool_batches: int = 50,
+                 num_replicas: int = 1, rank: int = 0):
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.lengths = np.asarray(lengths)
+        self.batch_size, self.shuffle, self.seed, self.pool_batches = batch_size, shuffle, seed, pool_batches
+        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def global_batches(self) -> list[np.ndarray]:
+        if not self.shuffle:
+            order = np.argsort(self.lengths, kind="stable")
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        rng = np.random.default_rng((self.seed, self.epoch))
+        order = rng.permutation(len(self.lengths))
+        pool = self.batch_size * self.pool_batches
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = order[start : start + pool]
+            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
+            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
+        return [batches[i] for i in rng.permutation(len(batches))]
+
+    def __iter__(self):
+        batches = self.global_batches()
+        if self.num_replicas > 1:
+            padding = -len(batches) % self.num_replicas
+            batches = (batches + batches[:padding])[self.rank :: self.num_replicas]
+        return (batch.tolist() for batch in batches)
+
+    def __len__(self) -> int:
+        total = -(-len(self.lengths) // self.batch_size)
+        if not self.shuffle:
+            return total
+        pool = self.batch_size * self.pool_batches
+        full_pools, rest = divmod(len(self.lengths), pool)
+        total = full_pools * self.pool_batches + -(-rest // self.batch_size)
+        return -(-total // self.num_replicas)
+
+
+def collate(sequences, labels=None) -> dict[str, torch.Tensor]:
+    """Pad id sequences into one batch. lengths stay on the CPU (pack_padded_sequence wants them there)."""
+    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.int64)  # [batch]
+    ids = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.int64)  # [batch, seq]
+    for row, seq in enumerate(sequences):
+        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.int64)
+    batch = {"ids": ids, "lengths": lengths}
+    if labels is not None:
+        batch["labels"] = torch.as_tensor(labels, dtype=torch.int64)  # [batch]
+    return batch
+
+
+def collate_examples(examples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+    sequences, labels = zip(*examples)
+    return collate(sequences, labels)
+
+
+def make_loader(encoded: EncodedSplit, batch_size: int, shuffle: bool, seed: int = 0, num_replicas: int = 1,
+                rank: int = 0, pin_memory: bool = False) -> torch.utils.data.DataLoader:
+    sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle=shuffle, seed=seed,
+                                 num_replicas=num_replicas, rank=rank)
+    return torch.utils.data.DataLoader(encoded, batch_sampler=sampler, collate_fn=collate_examples,
+                                       pin_memory=pin_memory)

@@ -1,0 +1,104 @@
+"""Inference from a saved model directory: `load` and `classify_text`.
+
+    >>> import textrnn
+    >>> model = textrnn.load("runs/sst2")
+    >>> textrnn.classify_text("a gorgeous, witty film", model)
+    {'label': 'positive', 'score': 0.98...}
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+from .checkpoint import load_model_dir
+from .data import collate
+from .tokenizer import encode_batch
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """'auto' (or None) picks CUDA when present; 'cuda' without a GPU is an error, not a silent fallback."""
+    if device is None or str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {str(device)!r}: use auto, cpu, cuda or cuda:N ({error})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
+    return device
+
+
+def check_texts(text_or_texts) -> tuple[list[str], bool]:
+    """(texts, single): one string or a sequence of strings; anything else is a TypeError naming the culprit."""
+    if isinstance(text_or_texts, str):
+        return [text_or_texts], True
+    if isinstance(text_or_texts, (bytes, bytearray)):
+        raise TypeError("classify_text takes str, not bytes: decode it first, e.g. data.decode('utf-8')")
+    if not isinstance(text_or_texts, Sequence):
+        raise TypeError(f"classify_text takes a str or a list of str, not {type(text_or_texts).__name__}")
+    texts = list(text_or_texts)
+    for index, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise TypeError(f"text at index {index} is {type(text).__name__}, not str")
+    return texts, False
+
+
+class TextClassifier:
+    """A loaded model with its tokenizer and label names, ready to classify raw text."""
+
+    def __init__(self, model, tokenizer, config: dict, device="cpu"):
+        self.device = resolve_device(device)
+        self.model = model.to(self.device).eval()
+        self.tokenizer = tokenizer
+        self.config = config
+        self.labels: list[str] = list(config["labels"])
+
+    @torch.inference_mode()
+    def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities [len(texts), num_classes]; texts are batched by length for speed."""
+        sequences = encode_batch(self.tokenizer, texts)
+        order = np.argsort([len(seq) for seq in sequences], kind="stable")
+        probs = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            batch = collate([sequences[i] for i in rows])
+            logits = self.model(batch["ids"].to(self.device), batch["lengths"])  # [batch, classes]
+            probs[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+        return probs
+
+    def __call__(self, text_or_texts, top_k: int | None = 1, batch_size: int = 256):
+        return classify_text(text_or_texts, self, top_k=top_k, batch_size=batch_size)
+
+    def __repr__(self) -> str:
+        return f"TextClassifier({self.model.config.cell}, labels={self.labels}, device={self.device})"
+
+
+def load(model_dir, device="cpu") -> TextClassifier:
+    """Load a saved model directory (config.json, model.safetensors, tokenizer.json); nothing is unpickled."""
+    model, tokenizer, config = load_model_dir(model_dir)
+    return TextClassifier(model, tokenizer, config, device=device)
+
+
+def classify_text(text_or_texts, model, top_k: int | None = 1, device=None, batch_size: int = 256):
+    """Classify one text or a list of texts.
+
+    model: a TextClassifier or a model directory. One string gives {"label", "score"};
+    a list gives one such dict per text. With top_k above 1, or None for every label,
+    each text gets a list of dicts, highest score first.
+    """
+    texts, single = check_texts(text_or_texts)
+    if not isinstance(model, TextClassifier):
+        model = load(model, device=device or "cpu")
+    elif device is not None and resolve_device(device) != model.device:
+        raise ValueError(f"the classifier is on {model.device}; load it with device={device!r} instead")
+    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+    k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
+    probs = model.predict_proba(texts, batch_size=batch_size) if texts else np.empty((0, len(model.labels)))
+    results = []
+    for row in probs:
+        best = np.argsort(-row, kind="stable")[:k]
+        ranked = [{"label": model.labels[i], "score": float(row[i])} for i in best]
+        results.append(ranked[0] if top_k == 1 else ranked)
+    return results[0] if single else results

@@ -1,0 +1,127 @@
+"""Tokenizer and vocabulary, built on Hugging Face `tokenizers`.
+
+Word-level by default (NFKC, lowercase, HTML line breaks to spaces, words and
+punctuation split apart), byte-pair encoding as an option. The vocabulary is
+learnt from the training split only; `[PAD]` is id 0 and `[UNK]` id 1.
+"""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
+
+PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
+PAD_ID, UNK_ID = 0, 1
+SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]  # order fixes their ids
+KINDS = ("word", "bpe")
+
+
+@dataclass
+class TokenizerConfig:
+    kind: str = "word"  # word | bpe
+    vocab_size: int = 30_000
+    min_freq: int = 2
+    max_length: int = 256
+    lowercase: bool = True
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown tokenizer {self.kind!r}: choose one of {', '.join(KINDS)}")
+        if self.vocab_size < len(SPECIAL_TOKENS) + 1:
+            raise ValueError(f"vocab_size must be at least {len(SPECIAL_TOKENS) + 1}, got {self.vocab_size}")
+        if self.min_freq < 1:
+            raise ValueError(f"min_freq must be at least 1, got {self.min_freq}")
+        if self.max_length < 1:
+            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def build_normalizer(lowercase: bool) -> normalizers.Normalizer:
+    steps = [
+        # IMDB-style reviews keep their HTML line breaks; they are layout, not words.
+        normalizers.Replace(Regex(r"(?i)<br\s*/?>"), " "),
+        normalizers.NFKC(),
+    ]
+    if lowercase:
+        steps.append(normalizers.Lowercase())
+    return normalizers.Sequence(steps)
+
+
+def train_tokenizer(texts: Iterable[str], config: TokenizerConfig, num_texts: int | None = None) -> Tokenizer:
+    """Learn a vocabulary from `texts` (the training split only)."""
+    if config.kind == "word":
+        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
+        trainer = trainers.WordLevelTrainer(
+            vocab_size=config.vocab_size, min_frequency=config.min_freq, special_tokens=SPECIAL_TOKENS, show_progress=False
+        )
+    else:
+        tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
+        trainer = trainers.BpeTrainer(
+            vocab_size=config.vocab_size, min_frequency=config.min_freq, special_tokens=SPECIAL_TOKENS, show_progress=False
+        )
+    tokenizer.normalizer = build_normalizer(config.lowercase)
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # \w+ and runs of punctuation
+    tokenizer.train_from_iterator(texts, trainer=trainer, length=num_texts)
+    tokenizer.enable_truncation(max_length=config.max_length)
+    check_special_tokens(tokenizer)
+    return tokenizer
+
+
+def check_special_tokens(tokenizer: Tokenizer, source: str = "the tokenizer") -> None:
+    for token, expected in zip(SPECIAL_TOKENS, (PAD_ID, UNK_ID)):
+        if tokenizer.token_to_id(token) != expected:
+            raise ValueError(f"{source}: {token} must have id {expected}, found {tokenizer.token_to_id(token)}")
+
+
+def encode_batch(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
+    """Token ids per text, truncated to the tokenizer's max length.
+
+    A text with no tokens at all (empty, whitespace, only unseen symbols dropped by
+    the normaliser) becomes a single [UNK], so every sequence has length >= 1 and
+    the model still gives an answer for it.
+    """
+    encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
+    return [encoding.ids or [UNK_ID] for encoding in encodings]
+
+
+def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
+    tokenizer.save(str(path))
+
+
+def load_tokenizer(path: str | Path) -> Tokenizer:
+    tokenizer = Tokenizer.from_file(str(path))
+    check_special_tokens(tokenizer, str(path))
+    return tokenizer
+
+
+def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int):
+    """Rows for the vocabulary from a GloVe/word2vec text file: (vectors [len(vocab), dim], found mask).
+
+    A word2vec header line ("count dim") is skipped; tokens match exactly, else by
+    their lowercase form. Tokens without a vector keep found=False.
+    """
+    import numpy as np
+
+    vectors = np.zeros((len(vocab), dim), dtype=np.float32)
+    found = np.zeros(len(vocab), dtype=bool)
+    lowered: dict[str, list[int]] = {}
+    for token, index in vocab.items():
+        lowered.setdefault(token.lower(), []).append(index)
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line_number, line in enumerate(handle, start=1):
+            parts = line.rstrip().split(" ")
+            if line_number == 1 and len(parts) == 2:
+                continue  # word2vec text header
+            if len(parts) != dim + 1:
+                raise ValueError(f"{path}, line {line_number}: {len(parts) - 1} values, but the embedding "
+                                 f"dimension is {dim} (set --embedding-dim to the file's dimension)")
+            word = parts[0]
+            targets = [vocab[word]] if word in vocab else lowered.get(word.lower(), [])
+            for index in targets:
+                if not found[index] or word in vocab:
+                    vectors[index] = np.asarray(parts[1:], dtype=np.float32)
+                    found[index] = True
+    return vectors, found

@@ -1,0 +1,284 @@
+"""Training: data in, a saved and evaluated model out.
+
+    textrnn train --dataset ../shared/data/sst2 --output runs/sst2
+    torchrun --nproc_per_node 2 -m textrnn train --dataset ../shared/data/sst2 --output runs/sst2  # DDP
+
+A run's output directory:
+    config.json, model.safetensors, tokenizer.json   the best model (by the validation metric)
+    last/                                            the last epoch's model plus training_state.safetensors (--resume)
+    train_config.json, metrics.jsonl, training_curves.png
+    eval_report.json, eval_report.md, confusion_matrix.png, roc_curve.png, errors.jsonl  on the test split
+"""
+
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from sklearn.metrics import f1_score
+from tqdm import tqdm
+
+from . import checkpoint
+from .config import TrainConfig
+from .data import encode_split, load_splits, make_loader, prepare_data
+from .errors import TextRNNError
+from .evaluate import evaluate_texts, format_report_line, plot_training_curves
+from .fileio import atomic_write_json
+from .inference import load, resolve_device
+from .model import RNNClassifier
+from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
+
+RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
+             "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
+             "errors.jsonl", "last")
+
+
+@dataclass
+class Distributed:
+    """Where this process stands in a torchrun job (rank 0 of 1 without one)."""
+
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self):
+        if self.world_size > 1:
+            dist.barrier()
+
+
+def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
+    world = Distributed(int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0")),
+                        int(os.environ.get("WORLD_SIZE", "1")))
+    device = resolve_device(device_name)
+    if world.world_size > 1:
+        if device.type == "cuda":
+            device = torch.device("cuda", world.local_rank)
+            torch.cuda.set_device(device)
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return world, device
+
+
+def warmup_cosine(total_steps: int, warmup_steps: int):
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+    return factor
+
+
+def prepare_output(output: Path, force: bool) -> None:
+    taken = [name for name in RUN_FILES if (output / name).exists()]
+    if taken and not force:
+        raise TextRNNError(f"{output} already holds a run ({', '.join(taken[:3])}, ...); "
+                           "pass --force to replace it, or --resume to continue it")
+    for name in taken:
+        path = output / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def find_resume_dir(resume: str, output: Path) -> Path:
+    """--resume with no path means this run's last/; a path may be a run directory or its last/."""
+    candidate = output / "last" if resume == "auto" else Path(resume)
+    for directory in (candidate, candidate / "last"):
+        if (directory / checkpoint.STATE_FILE).is_file():
+            return directory
+    raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
+
+
+def init_embeddings(model: RNNClassifier, tokenizer, path: str, log) -> None:
+    vocab = tokenizer.get_vocab()
+    vectors, found = read_word_vectors(path, vocab, model.config.embedding_dim)
+    with torch.no_grad():
+        weight = model.embedding.weight
+        weight[torch.from_numpy(found)] = torch.from_numpy(vectors[found])
+        weight[model.config.pad_id] = 0.0
+    log(f"embeddings: {found.sum():,} of {len(vocab):,} vocabulary tokens ({found.mean():.1%}) found in {path}")
+
+
+def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool, epoch: int):
+    """One pass over the training batches; returns (loss, accuracy) summed over every rank."""
+    model.train()
+    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, examples; stays on device: no syncs
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not show_progress, dynamic_ncols=True)
+    for step, batch in enumerate(bar):
+        ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
+        labels = batch["labels"].to(device, non_blocking=True)  # [batch]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=config.amp):
+            logits = model(ids, batch["lengths"])  # [batch, classes]
+        loss = F.cross_entropy(logits.float(), labels)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.clip)
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        totals += torch.stack([loss.detach() * len(labels), (logits.argmax(-1) == labels).sum(),
+                               torch.tensor(len(labels), device=device)]).double()
+        if show_progress and step % 20 == 0:
+            bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
+    if dist.is_initialized():
+        dist.all_reduce(totals)
+    loss_sum, correct, count = totals.tolist()
+    return loss_sum / count, correct / count
+
+
+@torch.inference_mode()
+def validate(model, loader, device, amp: bool, num_classes: int) -> dict:
+    model.eval()
+    losses, predictions, targets = [], [], []
+    for batch in loader:
+        labels = batch["labels"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=torch.float16, enabled=amp):
+            logits = model(batch["ids"].to(device, non_blocking=True), batch["lengths"])
+        losses.append(F.cross_entropy(logits.float(), labels, reduction="sum"))
+        predictions.append(logits.argmax(-1))
+        targets.append(labels)
+    predictions, targets = torch.cat(predictions).cpu().numpy(), torch.cat(targets).cpu().numpy()
+    return {
+        "loss": torch.stack(losses).sum().item() / len(targets),
+        "accuracy": float((predictions == targets).mean()),
+        "macro_f1": float(f1_score(targets, predictions, average="macro", labels=range(num_classes), zero_division=0)),
+    }
+
+
+def train(config: TrainConfig) -> dict:
+    """Train, keep the best model by the validation metric, evaluate it on the test split. Returns a summary."""
+    world, device = init_distributed(config.device)
+    try:
+        return _train(config, world, device)
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dict:
+    log = print if world.is_main else (lambda *args, **kwargs: None)
+    output = Path(config.output)
+    resume_dir = find_resume_dir(config.resume, output) if config.resume else None
+    if resume_dir:  # the saved settings win; only how and where it runs may change
+        saved = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["training"]
+        config = replace(TrainConfig.from_dict(saved), device=config.device, amp=config.amp,
+                         progress=config.progress, resume=config.resume, output=str(resume_dir.parent))
+        output = resume_dir.parent
+    if config.amp and device.type != "cuda":
+        log("note: --amp needs CUDA; training in float32 on the CPU")
+        config = replace(config, amp=False)
+    if world.is_main and not resume_dir:
+        prepare_output(output, config.force)
+    world.barrier()
+    torch.manual_seed(config.seed)
+    started = time.time()
+
+    # data and tokenizer ---------------------------------------------------------------------------------
+    raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
+    labels = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["labels"] if resume_dir else None
+    data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
+    tokenizer_config = config.tokenizer_config()
+    tokenizer_path = (resume_dir or output) / checkpoint.TOKENIZER_FILE
+    if world.is_main and not resume_dir:
+        tokenizer = train_tokenizer(data.train["text"], tokenizer_config, num_texts=len(data.train))
+        save_tokenizer(tokenizer, tokenizer_path)
+    world.barrier()  # every rank uses rank 0's vocabulary
+    tokenizer = load_tokenizer(tokenizer_path)
+    train_set, valid_set = encode_split(data.train, tokenizer), encode_split(data.validation, tokenizer)
+    log(f"data: {len(train_set):,} train, {len(valid_set):,} validation, "
+        f"{len(data.test) if data.test is not None else 'no'} test texts; columns {data.text_column!r} -> "
+        f"{data.label_column!r}; labels {data.label_names}")
+    log(f"tokenizer: {config.tokenizer}, {tokenizer.get_vocab_size():,} tokens, "
+        f"mean length {train_set.lengths.mean():.1f} (max {config.max_length})")
+    pin = device.type == "cuda"
+    train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed,
+                               num_replicas=world.world_size, rank=world.rank, pin_memory=pin)
+    valid_loader = make_loader(valid_set, config.batch_size * 4, shuffle=False, pin_memory=pin)
+
+    # model and optimiser --------------------------------------------------------------------------------
+    model = RNNClassifier(config.model_config(tokenizer.get_vocab_size(), len(data.label_names)))
+    if config.embeddings and not resume_dir:
+        init_embeddings(model, tokenizer, config.embeddings, log)
+    model.to(device)
+    log(f"model: {model.config.num_layers}-layer {'bi' if model.config.bidirectional else ''}{model.config.cell} "
+        f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
+        f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}"
+        + (f" x {world.world_size} processes" if world.world_size > 1 else ""))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    total_steps = len(train_loader) * config.epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp)
+    state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
+    if resume_dir:
+        state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler)
+        log(f"resumed from {resume_dir} after epoch {state['epoch']}")
+    trained_model = model
+    if world.world_size > 1:
+        trained_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if pin else None)
+    model_extra = {"training": config.to_dict(), "text_column": data.text_column, "label_column": data.label_column}
+    if world.is_main:
+        atomic_write_json(output / "train_config.json", config.to_dict())
+
+    # the loop -------------------------------------------------------------------------------------------
+    show_progress = config.progress and world.is_main and sys.stderr.isatty()
+    for epoch in range(state["epoch"] + 1, config.epochs + 1):
+        epoch_started = time.time()
+        train_loader.batch_sampler.set_epoch(epoch)
+        try:
+            train_loss, train_accuracy = run_epoch(trained_model, train_loader, optimizer, scheduler, scaler,
+                                                   device, config, show_progress, epoch)
+        except KeyboardInterrupt:
+            log(f"\ninterrupted in epoch {epoch}: stopping training and evaluating the best model so far")
+            break
+        valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
+        improved = valid[config.metric] > state["best_metric"]
+        if improved:
+            state.update(best_metric=valid[config.metric], best_epoch=epoch)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+               "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"],
+               "lr": scheduler.get_last_lr()[0], "seconds": time.time() - epoch_started}
+        state["history"].append(row)
+        state["epoch"] = epoch
+        if world.is_main:
+            with open(output / "metrics.jsonl", "a") as handle:
+                handle.write(json.dumps(row) + "\n")
+            if improved:
+                checkpoint.save_model_dir(output, model, tokenizer, tokenizer_config, data.label_names, model_extra)
+            checkpoint.save_model_dir(output / "last", model, tokenizer, tokenizer_config, data.label_names, model_extra)
+            checkpoint.save_training_state(output / "last", model, optimizer, scheduler, scaler, state)
+            plot_training_curves(state["history"], output / "training_curves.png")
+        log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} acc {train_accuracy:6.2%} "
+            f"| valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} f1 {valid['macro_f1']:6.2%} "
+            f"| lr {row['lr']:.2e} |{' best' if improved else ''}")
+        if epoch - state["best_epoch"] >= config.patience:
+            log(f"early stop: no better validation {config.metric} for {config.patience} epochs")
+            break
+    world.barrier()
+
+    # final evaluation, through the same code path as `textrnn evaluate` -----------------------------------
+    summary = {"output": str(output), "best_epoch": state["best_epoch"], "best_valid": state["best_metric"],
+               "epochs_run": state["epoch"], "seconds": time.time() - started}
+    if not world.is_main:
+        return summary
+    if state["best_epoch"] == 0:
+        log("no epoch finished: nothing saved")
+        return summary
+    split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
+    classifier = load(output, device=device)
+    report = evaluate_texts(classifier, split["text"], split["label"], output,
+                            title=f"{output.name}: {split_name} split")
+    log(f"{split_name} split, best epoch {state['best_epoch']}: {format_report_line(report)}")
+    log(f"saved model and report to {output} in {summary['seconds'] / 60:.1f} min")
+    summary.update(split=split_name, report={k: v for k, v in report.items() if k not in ("errors", "roc_curve")})
+    return summary
