@@ -172,6 +172,17 @@ def prepare_split(raw: DatasetDict, split_name: str, text_column: str | None, la
     return to_text_label(split, split_name, text_column, label_column, label_names)
 
 
+def carve_validation(train: Dataset, validation_size: float, num_classes: int, seed: int) -> tuple[Dataset, Dataset]:
+    """Hold out a seeded, stratified share of train (at least one text per class)."""
+    count = max(num_classes, round(validation_size * len(train)))
+    try:
+        parts = train.train_test_split(test_size=count, stratify_by_column="label", seed=seed)
+    except ValueError as error:  # too few texts overall, or a class with a single text
+        raise DataError(f"cannot hold out a stratified validation split from {len(train)} training texts "
+                        f"({error}); give --validation-file or more data") from None
+    return parts["train"], parts["test"]
+
+
 def prepare_data(
     raw: DatasetDict,
     text_column: str | None = None,
@@ -200,8 +211,7 @@ def prepare_data(
     train = labelled("train")
     validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
     if validation is None:
-        parts = train.train_test_split(test_size=validation_size, stratify_by_column="label", seed=seed)
-        train, validation = parts["train"], parts["test"]
+        train, validation = carve_validation(train, validation_size, len(label_names), seed)
     return TextClassificationData(train, validation, labelled("test"), label_names, text_column, label_column)
 
 

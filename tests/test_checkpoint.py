@@ -1,0 +1,100 @@
+import json
+import shutil
+
+import pytest
+import torch
+
+from textrnn.checkpoint import (
+    FORMAT_VERSION,
+    load_model_dir,
+    load_training_state,
+    save_model_dir,
+    save_training_state,
+)
+from textrnn.data import collate
+from textrnn.errors import ModelDirError
+from textrnn.model import ModelConfig, RNNClassifier
+from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
+
+TEXTS = ["a fine film", "a poor film", "fine acting", "poor plot and poor acting"]
+
+
+@pytest.fixture
+def model_dir(tmp_path):
+    tokenizer = train_tokenizer(TEXTS, TokenizerConfig(min_freq=1))
+    torch.manual_seed(0)
+    model = RNNClassifier(ModelConfig(vocab_size=tokenizer.get_vocab_size(), num_classes=2, embedding_dim=8,
+                                      hidden_dim=8, cell="gru"))
+    save_model_dir(tmp_path / "model", model, tokenizer, TokenizerConfig(min_freq=1), ["neg", "pos"])
+    return tmp_path / "model", model, tokenizer
+
+
+def logits_of(model, tokenizer):
+    batch = collate(encode_batch(tokenizer, TEXTS))
+    with torch.no_grad():
+        return model.eval()(batch["ids"], batch["lengths"])
+
+
+def test_save_then_load_gives_identical_logits(model_dir):
+    directory, model, tokenizer = model_dir
+    assert sorted(p.name for p in directory.iterdir()) == ["config.json", "model.safetensors", "tokenizer.json"]
+    loaded, loaded_tokenizer, config = load_model_dir(directory)
+    assert config["labels"] == ["neg", "pos"] and config["model"]["cell"] == "gru"
+    assert torch.equal(logits_of(loaded, loaded_tokenizer), logits_of(model, tokenizer))
+
+
+def test_a_missing_file_is_named(model_dir):
+    directory = model_dir[0]
+    (directory / "tokenizer.json").unlink()
+    with pytest.raises(ModelDirError, match="missing tokenizer.json"):
+        load_model_dir(directory)
+
+
+def test_truncated_weights_are_reported(model_dir):
+    path = model_dir[0] / "model.safetensors"
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(ModelDirError, match="model.safetensors: cannot read the weights"):
+        load_model_dir(model_dir[0])
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["model"].update(vocab_size=c["model"]["vocab_size"] + 1), "tokens but config.json says vocab_size"),
+    (lambda c: c.update(labels=["a", "b", "c"]), "3 labels for 2 classes"),
+    (lambda c: c["model"].update(hidden_dim=9), "does not match config.json"),
+    (lambda c: c["model"].update(cell="lstm"), "does not match config.json"),
+    (lambda c: c.update(format_version=FORMAT_VERSION + 1), "newer than this textrnn"),
+    (lambda c: c["model"].update(cell="transformer"), "invalid model settings"),
+])
+def test_a_config_that_disagrees_is_reported(model_dir, change, message):
+    path = model_dir[0] / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    with pytest.raises(ModelDirError, match=message):
+        load_model_dir(model_dir[0])
+
+
+def test_training_state_round_trips(model_dir, tmp_path):
+    directory, model, _ = model_dir
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.01)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 0.5 ** step)
+    scaler = torch.amp.GradScaler("cpu", enabled=False)
+    batch = collate([[2, 3], [4]], labels=[0, 1])
+    torch.nn.functional.cross_entropy(model.train()(batch["ids"], batch["lengths"]), batch["labels"]).backward()
+    optimizer.step()
+    scheduler.step()
+    save_training_state(directory, model, optimizer, scheduler, scaler, {"epoch": 3, "history": [{"epoch": 3}]})
+    expected_random = torch.rand(3)
+
+    copy = shutil.copytree(directory, tmp_path / "copy")
+    fresh = RNNClassifier(model.config)
+    fresh_optimizer = torch.optim.AdamW(fresh.parameters(), lr=0.01)
+    fresh_scheduler = torch.optim.lr_scheduler.LambdaLR(fresh_optimizer, lambda step: 0.5 ** step)
+    state = load_training_state(copy, fresh, fresh_optimizer, fresh_scheduler, scaler)
+    assert state == {"epoch": 3, "history": [{"epoch": 3}]}
+    assert torch.equal(torch.rand(3), expected_random)  # the RNG continues where it was saved
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(fresh.state_dict()[name], tensor)
+    assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
+    for key, value in optimizer.state_dict()["state"][0].items():
+        assert torch.equal(torch.as_tensor(fresh_optimizer.state_dict()["state"][0][key]), torch.as_tensor(value))

@@ -1,0 +1,91 @@
+"""End to end through the command line's main(), as a user would run it."""
+
+import io
+import json
+
+import pytest
+
+from textrnn.cli import main
+from conftest import TINY_MODEL
+
+
+def test_training_writes_the_model_and_its_report(trained_run):
+    names = {path.name for path in trained_run.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
+            "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
+            "errors.jsonl", "last"} <= names
+    assert not any(path.suffix in (".bin", ".pt", ".pkl") for path in trained_run.rglob("*"))
+    report = json.loads((trained_run / "eval_report.json").read_text())
+    assert report["num_examples"] == 200 and report["label_names"] == ["neg", "pos"]
+    assert report["accuracy"] > 0.9  # chance is 0.5
+    history = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["epoch"] for row in history] == [1, 2, 3, 4]
+    assert (trained_run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_evaluate_reproduces_the_training_report(trained_run, sentiment_files, capsys, tmp_path):
+    code = main(["evaluate", str(trained_run), "--test-file", str(sentiment_files["test"]), "--output",
+                 str(tmp_path / "eval")])
+    assert code == 0
+    assert "accuracy" in capsys.readouterr().out
+    again = json.loads((tmp_path / "eval" / "eval_report.json").read_text())
+    assert again["accuracy"] == json.loads((trained_run / "eval_report.json").read_text())["accuracy"]
+
+
+def test_predict_prints_json_lines(trained_run, capsys, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("a superb and charming film\na dreadful dull film\n"))
+    assert main(["predict", str(trained_run), "brilliant", "-", "--top-k", "0"]) == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(lines) == 3 and all(len(ranked) == 2 for ranked in lines)
+    assert [ranked[0]["label"] for ranked in lines] == ["pos", "pos", "neg"]
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["train", "--train-file", "missing.csv", "--output", "{tmp}/run"], "no such file"),
+    (["train", "--dataset", "./nowhere", "--output", "{tmp}/run"], "no such dataset directory"),
+    (["train", "--train-file", "{train}", "--output", "{tmp}/run", "--epochs", "0"], "epochs must be at least 1"),
+    (["train", "--train-file", "{train}", "--output", "{tmp}/run", "--text-column", "body"], "'body' not found"),
+    (["predict", "{tmp}/no-model", "hello"], "no such model directory"),
+    (["predict", "{run}"], "no text given"),
+    (["evaluate", "{run}", "--test-file", "{train}", "--split", "validation"], "no 'validation' split"),
+])
+def test_user_errors_print_one_line_and_exit_2(argv, message, trained_run, sentiment_files, tmp_path, capsys):
+    values = {"tmp": tmp_path, "train": sentiment_files["train"], "run": trained_run}
+    assert main([arg.format(**values) for arg in argv]) == 2
+    error = capsys.readouterr().err
+    assert message in error and "Traceback" not in error and len(error.strip().splitlines()) == 1
+
+
+def test_an_existing_run_is_not_overwritten_without_force(trained_run, sentiment_files, capsys):
+    before = (trained_run / "model.safetensors").read_bytes()
+    assert main(["train", "--train-file", str(sentiment_files["train"]), "--output", str(trained_run)]) == 2
+    assert "--force" in capsys.readouterr().err
+    assert (trained_run / "model.safetensors").read_bytes() == before
+
+
+def test_resume_after_an_interruption_matches_an_uninterrupted_run(sentiment_files, tmp_path, monkeypatch):
+    import textrnn.train
+
+    common = ["train", "--train-file", str(sentiment_files["train"]), "--epochs", "3", "--seed", "7", *TINY_MODEL]
+    assert main([*common, "--output", str(tmp_path / "straight")]) == 0
+
+    real_run_epoch = textrnn.train.run_epoch
+
+    def interrupted_in_epoch_3(*args, **kwargs):
+        if kwargs.get("epoch", args[-1]) == 3:
+            raise KeyboardInterrupt
+        return real_run_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(textrnn.train, "run_epoch", interrupted_in_epoch_3)
+    assert main([*common, "--output", str(tmp_path / "resumed")]) == 0  # Ctrl-C: evaluates the best so far
+    monkeypatch.setattr(textrnn.train, "run_epoch", real_run_epoch)
+    assert main(["train", "--resume", "--output", str(tmp_path / "resumed"), "--no-progress"]) == 0
+
+    def history(run):
+        return [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+
+    straight, resumed = history("straight"), history("resumed")
+    assert [row["epoch"] for row in resumed] == [1, 2, 3]
+    for a, b in zip(straight, resumed):
+        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-6)
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)

@@ -1,0 +1,171 @@
+import json
+import time
+
+import numpy as np
+import pytest
+from datasets import ClassLabel, Dataset, DatasetDict
+
+from textrnn.data import (
+    BucketBatchSampler,
+    EncodedSplit,
+    collate,
+    encode_split,
+    load_splits,
+    prepare_data,
+    prepare_split,
+)
+from textrnn.errors import DataError
+from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
+
+ROWS = [{"review": f"text number {i} {'good' if i % 2 else 'bad'}", "sentiment": "pos" if i % 2 else "neg"}
+        for i in range(40)]
+
+
+def write_rows(path, rows):
+    suffix = path.suffix
+    if suffix in (".csv", ".tsv"):
+        separator = "\t" if suffix == ".tsv" else ","
+        lines = [separator.join(rows[0])] + [separator.join(str(v) for v in row.values()) for row in rows]
+        path.write_text("\n".join(lines) + "\n")
+    elif suffix == ".jsonl":
+        path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    elif suffix == ".json":
+        path.write_text(json.dumps(rows))
+    else:
+        Dataset.from_list(rows).to_parquet(str(path))
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".json", ".jsonl", ".parquet"])
+def test_every_file_format_loads_and_columns_are_detected(tmp_path, suffix):
+    raw = load_splits(train_file=write_rows(tmp_path / f"train{suffix}", ROWS))
+    data = prepare_data(raw, seed=0)
+    assert (data.text_column, data.label_column) == ("review", "sentiment")
+    assert data.label_names == ["neg", "pos"]
+    assert len(data.train) + len(data.validation) == 40
+    assert data.test is None
+    row = data.train[0]
+    assert isinstance(row["text"], str) and row["label"] in (0, 1)
+
+
+def test_a_carved_validation_split_is_stratified_and_seeded():
+    raw = DatasetDict({"train": Dataset.from_list(ROWS)})
+    first, again = prepare_data(raw, validation_size=0.2, seed=3), prepare_data(raw, validation_size=0.2, seed=3)
+    assert sorted(first.validation["label"]) == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert first.validation["text"] == again.validation["text"]
+    assert prepare_data(raw, validation_size=0.2, seed=4).validation["text"] != first.validation["text"]
+
+
+def test_class_label_names_and_unlabelled_test_splits():
+    features_rows = {"sentence": ["good", "bad", "fine", "awful"], "label": [1, 0, 1, 0]}
+    labelled = Dataset.from_dict(features_rows).cast_column("label", ClassLabel(names=["negative", "positive"]))
+    unlabelled = Dataset.from_dict({"sentence": ["x", "y"], "label": [-1, -1]}).cast_column(
+        "label", ClassLabel(names=["negative", "positive"]))
+    raw = DatasetDict({"train": labelled, "validation": labelled, "test": unlabelled})
+    data = prepare_data(raw)
+    assert data.label_names == ["negative", "positive"]
+    assert data.test is None  # GLUE-style -1 labels: nothing to evaluate against
+    with pytest.raises(DataError, match="no labels"):
+        prepare_split(raw, "test", None, None, data.label_names)
+
+
+def test_numeric_labels_sort_numerically():
+    raw = DatasetDict({"train": Dataset.from_dict({"text": list("abcdefgh"), "label": [10, 2, 2, 10, 2, 10, 2, 10]})})
+    assert prepare_data(raw).label_names == ["2", "10"]
+
+
+def test_labels_map_by_name_onto_a_models_labels():
+    raw = DatasetDict({"test": Dataset.from_dict({"text": ["a", "b"], "label": ["pos", "neg"]})})
+    split = prepare_split(raw, "test", None, None, ["neg", "pos"])
+    assert split["label"] == [1, 0]
+    with pytest.raises(DataError, match="'maybe'.*not one of the known labels"):
+        raw = DatasetDict({"test": Dataset.from_dict({"text": ["a"], "label": ["maybe"]})})
+        prepare_split(raw, "test", None, None, ["neg", "pos"])
+
+
+def test_column_errors_name_the_columns():
+    raw = DatasetDict({"train": Dataset.from_dict({"words": list("abcd"), "label": [0, 1] * 2})})
+    with pytest.raises(DataError, match="no text column found among words, label; name it with --text-column"):
+        prepare_data(raw)
+    with pytest.raises(DataError, match="text column 'body' not found.*words, label"):
+        prepare_data(raw, text_column="body")
+    assert prepare_data(DatasetDict({"train": Dataset.from_dict({"words": list("abcdefghij"), "label": [0, 1] * 5})}),
+                        text_column="words").text_column == "words"
+
+
+def test_too_little_data_for_a_validation_split_is_a_clear_error():
+    raw = DatasetDict({"train": Dataset.from_dict({"text": ["a", "b", "c"], "label": [0, 1, 1]})})
+    with pytest.raises(DataError, match="cannot hold out a stratified validation split from 3 training texts"):
+        prepare_data(raw)
+
+
+def test_missing_and_unsupported_files(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        load_splits(train_file=tmp_path / "absent.csv")
+    (tmp_path / "data.xlsx").write_text("x")
+    with pytest.raises(DataError, match="unsupported file type '.xlsx'"):
+        load_splits(train_file=tmp_path / "data.xlsx")
+    with pytest.raises(DataError, match="no such dataset directory"):
+        load_splits("./does/not/exist")
+
+
+def test_an_unreachable_hub_fails_fast_with_a_way_out(monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens on the discard port
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    started = time.monotonic()
+    with pytest.raises(DataError, match="cannot reach the Hugging Face hub.*--train-file"):
+        load_splits("stanfordnlp/imdb")
+    assert time.monotonic() - started < 10
+
+
+def test_encode_split_matches_encode_batch():
+    tokenizer = train_tokenizer([row["review"] for row in ROWS], TokenizerConfig(min_freq=1))
+    split = prepare_data(DatasetDict({"train": Dataset.from_list(ROWS)})).train
+    encoded = encode_split(split, tokenizer)
+    expected = encode_batch(tokenizer, split["text"])
+    assert len(encoded) == len(split)
+    assert [encoded[i][0].tolist() for i in range(len(split))] == expected
+    assert encoded.lengths.tolist() == [len(ids) for ids in expected]
+    assert [encoded[i][1] for i in range(len(split))] == split["label"]
+
+
+def test_bucket_sampler_covers_every_text_once_in_similar_length_batches():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=1000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=0, pool_batches=10)
+    sampler.set_epoch(1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for batch in batches for i in batch) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.25 * np.mean([np.ptp(lengths[rng.permutation(1000)[:32]]) for _ in range(20)])
+    assert list(sampler) == batches  # same epoch, same order
+    sampler.set_epoch(2)
+    assert list(sampler) != batches
+
+
+def test_bucket_sampler_shards_evenly_across_ranks():
+    lengths = np.arange(1, 331)
+    shards = [list(BucketBatchSampler(lengths, 16, seed=5, num_replicas=3, rank=rank)) for rank in range(3)]
+    assert len({len(shard) for shard in shards}) == 1  # DDP needs the same number of steps on every rank
+    assert all(len(BucketBatchSampler(lengths, 16, seed=5, num_replicas=3, rank=r)) == len(shards[0]) for r in range(3))
+    seen = {i for shard in shards for batch in shard for i in batch}
+    assert seen == set(range(330))
+
+
+def test_evaluation_order_is_sorted_by_length():
+    lengths = [5, 1, 3, 3, 9]
+    assert list(BucketBatchSampler(lengths, 2, shuffle=False)) == [[1, 2], [3, 0], [4]]
+
+
+def test_collate_pads_and_keeps_lengths_on_the_cpu():
+    batch = collate([np.array([4, 5, 6]), [7]], labels=[1, 0])
+    assert batch["ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
+    assert batch["lengths"].tolist() == [3, 1] and batch["lengths"].device.type == "cpu"
+    assert batch["labels"].tolist() == [1, 0]
+
+
+def test_encoded_split_from_lists():
+    split = EncodedSplit.from_lists([[1, 2], [3], [4, 5, 6]], [0, 1, 0])
+    assert split.lengths.tolist() == [2, 1, 3]
+    assert split[2][0].tolist() == [4, 5, 6] and split[2][1] == 0

@@ -1,0 +1,73 @@
+import itertools
+
+import pytest
+import torch
+
+from textrnn.data import collate
+from textrnn.model import CELLS, POOLINGS, ModelConfig, RNNClassifier
+
+
+def tiny_model(**overrides) -> RNNClassifier:
+    torch.manual_seed(0)
+    settings = dict(vocab_size=50, num_classes=3, embedding_dim=8, hidden_dim=12, dropout=0.2)
+    return RNNClassifier(ModelConfig(**(settings | overrides))).eval()
+
+
+@pytest.mark.parametrize(
+    "cell,bidirectional,num_layers,pooling",
+    list(itertools.product(CELLS, (True, False), (1, 2), POOLINGS)),
+)
+def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooling):
+    model = tiny_model(cell=cell, bidirectional=bidirectional, num_layers=num_layers, pooling=pooling)
+    short = [5, 9, 3]
+    others = [[7, 2, 8, 4, 6, 11, 12, 13, 20], [4] * 17, [30, 31]]
+    with torch.no_grad():
+        alone = model(**{k: v for k, v in collate([short]).items()})
+        batch = collate([others[0], short, others[1], others[2]])  # short sits among longer texts, padded to 17
+        together = model(batch["ids"], batch["lengths"])
+    assert batch["ids"].shape == (4, 17)
+    torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-6)
+
+
+def test_output_shape_and_gradients():
+    model = tiny_model(num_classes=5).train()
+    batch = collate([[3, 4, 5], [6], [7, 8]], labels=[0, 4, 2])
+    logits = model(batch["ids"], batch["lengths"])
+    assert logits.shape == (3, 5)
+    torch.nn.functional.cross_entropy(logits, batch["labels"]).backward()
+    assert model.embedding.weight.grad is not None
+    assert all(p.grad is not None for p in model.rnn.parameters())
+    # the padding row never learns: nn.Embedding(padding_idx=0) keeps its gradient at zero
+    assert torch.count_nonzero(model.embedding.weight.grad[0]) == 0
+
+
+def test_padding_embedding_starts_at_zero():
+    assert torch.count_nonzero(tiny_model().embedding.weight[0]) == 0
+
+
+def test_unknown_cell_lists_the_valid_ones():
+    with pytest.raises(ValueError, match="rnn, lstm, gru"):
+        ModelConfig(vocab_size=10, num_classes=2, cell="transformer")
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("pooling", "attention", "last, mean, max"),
+    ("num_classes", 1, "at least 2 classes"),
+    ("dropout", 1.0, "dropout"),
+    ("hidden_dim", 0, "hidden_dim"),
+])
+def test_invalid_settings_are_rejected(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        ModelConfig(**{"vocab_size": 10, "num_classes": 2, field: value})
+
+
+def test_last_pooling_uses_each_texts_own_final_state():
+    # For a unidirectional GRU, 'last' pooling must equal the output at each text's final real token.
+    model = tiny_model(cell="gru", bidirectional=False, pooling="last")
+    batch = collate([[1, 2, 3, 4, 5], [6, 7]])
+    with torch.no_grad():
+        embedded = model.embedding(batch["ids"])
+        second_alone, _ = model.rnn(embedded[1:, :2])
+        features = model.pool(*model.rnn(torch.nn.utils.rnn.pack_padded_sequence(
+            embedded, batch["lengths"], batch_first=True, enforce_sorted=False)), batch["lengths"])
+    torch.testing.assert_close(features[1], second_alone[0, -1])
