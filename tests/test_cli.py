@@ -89,3 +89,15 @@ def test_resume_after_an_interruption_matches_an_uninterrupted_run(sentiment_fil
     for a, b in zip(straight, resumed):
         assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-6)
         assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
+
+
+def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_files, tmp_path, capsys):
+    vectors = tmp_path / "vectors.txt"
+    vectors.write_text("".join(f"{word} " + " ".join(["0.5"] * 16) + "\n" for word in ["great", "awful", "zebra"]))
+    argv = ["train", "--train-file", str(sentiment_files["train"]), "--output", str(tmp_path / "run"),
+            "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]
+    assert main(argv) == 0
+    assert "embeddings: 2 of " in capsys.readouterr().out  # great and awful are in the vocabulary, zebra is not
+    wrong_dimension = [*argv[:-len(TINY_MODEL)], "--force", *TINY_MODEL[2:], "--embedding-dim", "8"]
+    assert main(wrong_dimension) == 2
+    assert "embedding dimension is 8" in capsys.readouterr().err

@@ -165,7 +165,7 @@ def _plot_confusion(report: dict, path: Path, title: str) -> Path:
     ax.set_yticks(range(k), names)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    ax.set_title(f"{title}: confusion matrix (n={report['num_examples']})")
+    ax.set_title(f"{title}\nconfusion matrix (n={report['num_examples']})")
     return _save_figure(fig, path)
 
 
@@ -176,7 +176,7 @@ def _plot_roc(report: dict, path: Path, title: str) -> Path:
             label=f"ROC (AUC = {report['roc_auc']:.4f})")
     ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
     ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate",
-           title=f"{title}: ROC curve (positive class: {report['label_names'][1]})")
+           title=f"{title}\nROC curve (positive class: {report['label_names'][1]})")
     ax.legend(loc="lower right")
     return _save_figure(fig, path)
 
