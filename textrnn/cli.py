@@ -102,10 +102,11 @@ def run_train(args) -> int:
 
 
 def run_evaluate(args) -> int:
-    from .data import load_splits, prepare_split
+    from .data import load_splits, prepare_split, quiet_datasets
     from .evaluate import evaluate_texts, format_report_line
     from .inference import load
 
+    quiet_datasets()
     classifier = load(args.model_dir, device=args.device)
     raw = load_splits(args.dataset, args.train_file, args.validation_file, args.test_file)
     split = prepare_split(raw, args.split, args.text_column or classifier.config.get("text_column"),

@@ -27,11 +27,13 @@ VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 HUB_TIMEOUT_SECONDS = 3.0
 
-# textrnn prints its own one-line summaries; per-map progress bars from datasets are noise.
-datasets.disable_progress_bars()
-datasets.logging.set_verbosity_error()
-
 # ----------------------------------------------------------------------------- loading
+
+
+def quiet_datasets() -> None:
+    """textrnn prints its own one-line summaries; the progress bar of every map and cast is noise there."""
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
 
 
 def load_splits(dataset: str | None = None, train_file=None, validation_file=None, test_file=None) -> DatasetDict:

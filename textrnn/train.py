@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from . import checkpoint
 from .config import TrainConfig
-from .data import encode_split, load_splits, make_loader, prepare_data
+from .data import encode_split, load_splits, make_loader, prepare_data, quiet_datasets
 from .errors import TextRNNError
 from .evaluate import evaluate_texts, format_report_line, plot_training_curves
 from .fileio import atomic_write_json
@@ -185,6 +185,7 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     started = time.time()
 
     # data and tokenizer ---------------------------------------------------------------------------------
+    quiet_datasets()
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
     labels = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["labels"] if resume_dir else None
     data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
