@@ -61,6 +61,10 @@ def test_an_existing_run_is_not_overwritten_without_force(trained_run, sentiment
     assert main(["train", "--train-file", str(sentiment_files["train"]), "--output", str(trained_run)]) == 2
     assert "--force" in capsys.readouterr().err
     assert (trained_run / "model.safetensors").read_bytes() == before
+    # --force with data that fails to load: the error comes before anything of the earlier run is removed
+    assert main(["train", "--train-file", str(sentiment_files["train"]), "--output", str(trained_run), "--force",
+                 "--text-column", "body"]) == 2
+    assert (trained_run / "model.safetensors").read_bytes() == before
 
 
 def test_resume_after_an_interruption_matches_an_uninterrupted_run(sentiment_files, tmp_path, monkeypatch):

@@ -79,13 +79,17 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
-def prepare_output(output: Path, force: bool) -> None:
-    taken = [name for name in RUN_FILES if (output / name).exists()]
+def check_output(output: Path, force: bool) -> list[Path]:
+    """The files of an earlier run in `output`: an error unless --force, else the files to replace."""
+    taken = [output / name for name in RUN_FILES if (output / name).exists()]
     if taken and not force:
-        raise TextRNNError(f"{output} already holds a run ({', '.join(taken[:3])}, ...); "
+        raise TextRNNError(f"{output} already holds a run ({', '.join(path.name for path in taken[:3])}, ...); "
                            "pass --force to replace it, or --resume to continue it")
-    for name in taken:
-        path = output / name
+    return taken
+
+
+def clear_output(output: Path, taken: list[Path]) -> None:
+    for path in taken:
         shutil.rmtree(path) if path.is_dir() else path.unlink()
     output.mkdir(parents=True, exist_ok=True)
 
@@ -178,9 +182,7 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     if config.amp and device.type != "cuda":
         log("note: --amp needs CUDA; training in float32 on the CPU")
         config = replace(config, amp=False)
-    if world.is_main and not resume_dir:
-        prepare_output(output, config.force)
-    world.barrier()
+    earlier_run = check_output(output, config.force) if world.is_main and not resume_dir else []
     torch.manual_seed(config.seed)
     started = time.time()
 
@@ -189,6 +191,9 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
     labels = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["labels"] if resume_dir else None
     data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
+    if world.is_main and not resume_dir:
+        clear_output(output, earlier_run)  # only now that the data has loaded: a data error loses nothing
+    world.barrier()
     tokenizer_config = config.tokenizer_config()
     tokenizer_path = (resume_dir or output) / checkpoint.TOKENIZER_FILE
     if world.is_main and not resume_dir:
