@@ -169,3 +169,11 @@ def test_encoded_split_from_lists():
     split = EncodedSplit.from_lists([[1, 2], [3], [4, 5, 6]], [0, 1, 0])
     assert split.lengths.tolist() == [2, 1, 3]
     assert split[2][0].tolist() == [4, 5, 6] and split[2][1] == 0
+
+
+def test_a_local_dataset_directory_loads_and_a_broken_one_is_a_clear_error(tmp_path):
+    Dataset.from_list(ROWS).to_parquet(str(tmp_path / "train.parquet"))
+    assert len(load_splits(str(tmp_path))["train"]) == 40
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="could not load dataset"):
+        load_splits(str(tmp_path / "empty"))

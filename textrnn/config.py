@@ -31,7 +31,7 @@ class TrainConfig:
     max_length: int = 256
     # model
     cell: str = "lstm"
-    embedding_dim: int = 128
+    embedding_dim: int = 300
     hidden_dim: int = 128
     num_layers: int = 1
     bidirectional: bool = True
@@ -39,9 +39,9 @@ class TrainConfig:
     pooling: str = "max"
     embeddings: str | None = None  # word vectors in GloVe/word2vec text format
     # optimisation
-    batch_size: int = 64
+    batch_size: int = 32
     epochs: int = 10
-    lr: float = 2e-3
+    lr: float = 3e-3
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clipping
     warmup: float = 0.05  # share of all steps with a linear learning-rate warm-up, then cosine decay

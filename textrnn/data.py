@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+import datasets
 import numpy as np
 import torch
-import datasets
 from datasets import ClassLabel, Dataset, DatasetDict
 
 from .errors import DataError
@@ -50,12 +50,16 @@ def load_splits(dataset: str | None = None, train_file=None, validation_file=Non
     if path.is_file():
         return DatasetDict({"train": load_file(path)})
     if path.is_dir():
-        return datasets.load_dataset(str(path))
-    if dataset.startswith((".", "/", "~")):
+        name, config = str(path), None
+    elif dataset.startswith((".", "/", "~")):
         raise DataError(f"no such dataset directory or file: {dataset}")
-    name, _, config = dataset.partition(":")
-    check_hub_reachable(name)
-    return datasets.load_dataset(name, config or None)
+    else:
+        name, _, config = dataset.partition(":")
+        check_hub_reachable(name)
+    try:
+        return datasets.load_dataset(name, config or None)
+    except Exception as error:  # missing data files, unknown hub names, bad configs: many types
+        raise DataError(f"could not load dataset {dataset!r}: {error}") from error
 
 
 def load_file(path) -> Dataset:

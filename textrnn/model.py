@@ -19,7 +19,7 @@ POOLINGS = ("last", "mean", "max")
 class ModelConfig:
     vocab_size: int
     num_classes: int
-    embedding_dim: int = 128
+    embedding_dim: int = 300
     hidden_dim: int = 128
     num_layers: int = 1
     cell: str = "lstm"  # rnn | lstm | gru
