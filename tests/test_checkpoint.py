@@ -4,6 +4,7 @@ import shutil
 import pytest
 import torch
 
+from textrnn.batching import collate
 from textrnn.checkpoint import (
     FORMAT_VERSION,
     load_model_dir,
@@ -11,7 +12,6 @@ from textrnn.checkpoint import (
     save_model_dir,
     save_training_state,
 )
-from textrnn.data import collate
 from textrnn.errors import ModelDirError
 from textrnn.model import ModelConfig, RNNClassifier
 from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer

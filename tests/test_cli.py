@@ -4,9 +4,9 @@ import io
 import json
 
 import pytest
+from conftest import TINY_MODEL
 
 from textrnn.cli import main
-from conftest import TINY_MODEL
 
 
 def test_training_writes_the_model_and_its_report(trained_run):

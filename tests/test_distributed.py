@@ -12,7 +12,7 @@ def test_two_process_training_with_torchrun(sentiment_files, tmp_path):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
                "-m", "textrnn", "train", "--train-file", str(sentiment_files["train"]),
                "--test-file", str(sentiment_files["test"]), "--output", str(output), "--epochs", "3", *TINY_MODEL]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=240)
+    result = subprocess.run(command, capture_output=True, text=True, timeout=240, check=False)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "x 2 processes" in result.stdout
     assert result.stdout.count("| epoch   1 |") == 1  # only rank 0 logs

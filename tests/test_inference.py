@@ -2,8 +2,8 @@ import pytest
 import torch
 
 import textrnn
+from textrnn.batching import collate
 from textrnn.checkpoint import load_model_dir
-from textrnn.data import collate
 from textrnn.tokenizer import encode_batch
 
 

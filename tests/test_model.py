@@ -3,13 +3,13 @@ import itertools
 import pytest
 import torch
 
-from textrnn.data import collate
+from textrnn.batching import collate
 from textrnn.model import CELLS, POOLINGS, ModelConfig, RNNClassifier
 
 
 def tiny_model(**overrides) -> RNNClassifier:
     torch.manual_seed(0)
-    settings = dict(vocab_size=50, num_classes=3, embedding_dim=8, hidden_dim=12, dropout=0.2)
+    settings = {"vocab_size": 50, "num_classes": 3, "embedding_dim": 8, "hidden_dim": 12, "dropout": 0.2}
     return RNNClassifier(ModelConfig(**(settings | overrides))).eval()
 
 

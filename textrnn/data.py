@@ -1,10 +1,8 @@
-"""Data: Hugging Face datasets in, padded id batches out.
+"""Data: Hugging Face datasets in, token ids out (batching.py turns those into batches).
 
 load_splits     hub name, local dataset directory or csv/tsv/json/jsonl/parquet files -> DatasetDict
 prepare_data    pick text and label columns, map labels to ids, carve a validation split
 encode_split    tokenise once (Dataset.map, batched) into one flat id array plus offsets
-BucketBatchSampler  shuffled batches of similar-length texts, sharded across DDP ranks
-collate         list of id sequences -> {"ids", "lengths", "labels"} tensors
 """
 
 import os
@@ -15,11 +13,11 @@ from urllib.parse import urlparse
 
 import datasets
 import numpy as np
-import torch
 from datasets import ClassLabel, Dataset, DatasetDict
 
+from .batching import EncodedSplit
 from .errors import DataError
-from .tokenizer import PAD_ID, encode_batch
+from .tokenizer import encode_batch
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "question")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "polarity", "y")
@@ -221,28 +219,7 @@ def prepare_data(
     return TextClassificationData(train, validation, labelled("test"), label_names, text_column, label_column)
 
 
-# ----------------------------------------------------------------------------- encoding and batching
-
-
-class EncodedSplit(torch.utils.data.Dataset):
-    """Token ids of every text back to back in one array: no per-epoch tokenising, no Python lists."""
-
-    def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray):
-        self.ids, self.offsets, self.labels = ids, offsets, labels  # ids: [total_tokens], offsets: [n + 1]
-        self.lengths = np.diff(offsets)  # [n]
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return self.ids[self.offsets[i] : self.offsets[i + 1]], int(self.labels[i])
-
-    @classmethod
-    def from_lists(cls, sequences: list[list[int]], labels) -> "EncodedSplit":
-        lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        ids = np.fromiter((i for seq in sequences for i in seq), dtype=np.int32, count=int(offsets[-1]))
-        return cls(ids, offsets, np.asarray(labels, dtype=np.int64))
+# ----------------------------------------------------------------------------- encoding
 
 
 def encode_split(split: Dataset, tokenizer) -> EncodedSplit:
@@ -259,79 +236,3 @@ def encode_split(split: Dataset, tokenizer) -> EncodedSplit:
     ids = column.values.to_numpy().astype(np.int32)
     ids, offsets = ids[offsets[0] : offsets[-1]], offsets - offsets[0]
     return EncodedSplit(ids, offsets, np.asarray(encoded["label"], dtype=np.int64))
-
-
-class BucketBatchSampler(torch.utils.data.Sampler):
-    """Batches of similar-length texts, so little time is spent on padding.
-
-    Each epoch: shuffle (seeded by seed + epoch), sort by length within pools of
-    `pool_batches` batches, cut into batches, shuffle the batch order. Without
-    shuffle the whole split is sorted by length. With several DDP ranks every rank
-    gets the same number of batches (a few repeated at the end) and its own share.
-    """
-
-    def __init__(self, lengths, batch_size: int, shuffle: bool = True, seed: int = 0, pool_batches: int = 50,
-                 num_replicas: int = 1, rank: int = 0):
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        self.lengths = np.asarray(lengths)
-        self.batch_size, self.shuffle, self.seed, self.pool_batches = batch_size, shuffle, seed, pool_batches
-        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
-
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
-
-    def global_batches(self) -> list[np.ndarray]:
-        if not self.shuffle:
-            order = np.argsort(self.lengths, kind="stable")
-            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        rng = np.random.default_rng((self.seed, self.epoch))
-        order = rng.permutation(len(self.lengths))
-        pool = self.batch_size * self.pool_batches
-        batches = []
-        for start in range(0, len(order), pool):
-            chunk = order[start : start + pool]
-            chunk = chunk[np.argsort(self.lengths[chunk], kind="stable")]
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        return [batches[i] for i in rng.permutation(len(batches))]
-
-    def __iter__(self):
-        batches = self.global_batches()
-        if self.num_replicas > 1:
-            padding = -len(batches) % self.num_replicas
-            batches = (batches + batches[:padding])[self.rank :: self.num_replicas]
-        return (batch.tolist() for batch in batches)
-
-    def __len__(self) -> int:
-        total = -(-len(self.lengths) // self.batch_size)
-        if not self.shuffle:
-            return total
-        pool = self.batch_size * self.pool_batches
-        full_pools, rest = divmod(len(self.lengths), pool)
-        total = full_pools * self.pool_batches + -(-rest // self.batch_size)
-        return -(-total // self.num_replicas)
-
-
-def collate(sequences, labels=None) -> dict[str, torch.Tensor]:
-    """Pad id sequences into one batch. lengths stay on the CPU (pack_padded_sequence wants them there)."""
-    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.int64)  # [batch]
-    ids = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.int64)  # [batch, seq]
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.int64)
-    batch = {"ids": ids, "lengths": lengths}
-    if labels is not None:
-        batch["labels"] = torch.as_tensor(labels, dtype=torch.int64)  # [batch]
-    return batch
-
-
-def collate_examples(examples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
-    sequences, labels = zip(*examples)
-    return collate(sequences, labels)
-
-
-def make_loader(encoded: EncodedSplit, batch_size: int, shuffle: bool, seed: int = 0, num_replicas: int = 1,
-                rank: int = 0, pin_memory: bool = False) -> torch.utils.data.DataLoader:
-    sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle=shuffle, seed=seed,
-                                 num_replicas=num_replicas, rank=rank)
-    return torch.utils.data.DataLoader(encoded, batch_sampler=sampler, collate_fn=collate_examples,
-                                       pin_memory=pin_memory)

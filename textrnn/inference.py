@@ -11,8 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from .batching import collate
 from .checkpoint import load_model_dir
-from .data import collate
 from .tokenizer import encode_batch
 
 

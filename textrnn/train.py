@@ -26,8 +26,9 @@ from sklearn.metrics import f1_score
 from tqdm import tqdm
 
 from . import checkpoint
+from .batching import make_loader
 from .config import TrainConfig
-from .data import encode_split, load_splits, make_loader, prepare_data, quiet_datasets
+from .data import encode_split, load_splits, prepare_data, quiet_datasets
 from .errors import TextRNNError
 from .evaluate import evaluate_texts, format_report_line, plot_training_curves
 from .fileio import atomic_write_json

@@ -1,0 +1,45 @@
+import numpy as np
+
+from textrnn.batching import BucketBatchSampler, EncodedSplit, collate
+
+
+def test_bucket_sampler_covers_every_text_once_in_similar_length_batches():
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 200, size=1000)
+    sampler = BucketBatchSampler(lengths, batch_size=32, seed=0, pool_batches=10)
+    sampler.set_epoch(1)
+    batches = list(sampler)
+    assert len(batches) == len(sampler)
+    assert sorted(i for batch in batches for i in batch) == list(range(1000))
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < 0.25 * np.mean([np.ptp(lengths[rng.permutation(1000)[:32]]) for _ in range(20)])
+    assert list(sampler) == batches  # same epoch, same order
+    sampler.set_epoch(2)
+    assert list(sampler) != batches
+
+
+def test_bucket_sampler_shards_evenly_across_ranks():
+    lengths = np.arange(1, 331)
+    shards = [list(BucketBatchSampler(lengths, 16, seed=5, num_replicas=3, rank=rank)) for rank in range(3)]
+    assert len({len(shard) for shard in shards}) == 1  # DDP needs the same number of steps on every rank
+    assert all(len(BucketBatchSampler(lengths, 16, seed=5, num_replicas=3, rank=r)) == len(shards[0]) for r in range(3))
+    seen = {i for shard in shards for batch in shard for i in batch}
+    assert seen == set(range(330))
+
+
+def test_evaluation_order_is_sorted_by_length():
+    lengths = [5, 1, 3, 3, 9]
+    assert list(BucketBatchSampler(lengths, 2, shuffle=False)) == [[1, 2], [3, 0], [4]]
+
+
+def test_collate_pads_and_keeps_lengths_on_the_cpu():
+    batch = collate([np.array([4, 5, 6]), [7]], labels=[1, 0])
+    assert batch["ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
+    assert batch["lengths"].tolist() == [3, 1] and batch["lengths"].device.type == "cpu"
+    assert batch["labels"].tolist() == [1, 0]
+
+
+def test_encoded_split_from_lists():
+    split = EncodedSplit.from_lists([[1, 2], [3], [4, 5, 6]], [0, 1, 0])
+    assert split.lengths.tolist() == [2, 1, 3]
+    assert split[2][0].tolist() == [4, 5, 6] and split[2][1] == 0
