@@ -71,3 +71,15 @@ def test_last_pooling_uses_each_texts_own_final_state():
         features = model.pool(*model.rnn(torch.nn.utils.rnn.pack_padded_sequence(
             embedded, batch["lengths"], batch_first=True, enforce_sorted=False)), batch["lengths"])
     torch.testing.assert_close(features[1], second_alone[0, -1])
+
+
+def test_word_dropout_acts_only_while_training():
+    model = tiny_model(word_dropout=0.5, dropout=0.0)
+    batch = collate([list(range(2, 40))])
+    with torch.no_grad():
+        assert torch.equal(model(batch["ids"], batch["lengths"]), model(batch["ids"], batch["lengths"]))
+        model.train()
+        torch.manual_seed(1)
+        first = model(batch["ids"], batch["lengths"])
+        second = model(batch["ids"], batch["lengths"])
+    assert not torch.equal(first, second)

@@ -60,6 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--num-layers", type=int, default=d.num_layers)
     group.add_argument("--no-bidirectional", dest="bidirectional", action="store_false")
     group.add_argument("--dropout", type=float, default=d.dropout)
+    group.add_argument("--word-dropout", type=float, default=d.word_dropout,
+                       help="share of tokens dropped (embedding zeroed) while training")
     group.add_argument("--pooling", choices=("last", "mean", "max"), default=d.pooling)
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")

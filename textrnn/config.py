@@ -36,6 +36,7 @@ class TrainConfig:
     num_layers: int = 1
     bidirectional: bool = True
     dropout: float = 0.3
+    word_dropout: float = 0.2
     pooling: str = "max"
     embeddings: str | None = None  # word vectors in GloVe/word2vec text format
     # optimisation
@@ -74,7 +75,8 @@ class TrainConfig:
     def model_config(self, vocab_size: int, num_classes: int) -> ModelConfig:
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
-                           bidirectional=self.bidirectional, dropout=self.dropout, pooling=self.pooling)
+                           bidirectional=self.bidirectional, dropout=self.dropout,
+                           word_dropout=self.word_dropout, pooling=self.pooling)
 
     def to_dict(self) -> dict:
         return asdict(self)

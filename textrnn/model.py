@@ -25,6 +25,7 @@ class ModelConfig:
     cell: str = "lstm"  # rnn | lstm | gru
     bidirectional: bool = True
     dropout: float = 0.3
+    word_dropout: float = 0.2  # share of tokens whose embedding is zeroed while training
     pooling: str = "max"  # last | mean | max, over valid time steps only
     pad_id: int = 0
 
@@ -38,8 +39,9 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        for name in ("dropout", "word_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -66,7 +68,12 @@ class RNNClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64, every length >= 1
         # returns logits: [batch, num_classes]
-        x = self.dropout(self.embedding(ids))  # [batch, seq, emb]
+        x = self.embedding(ids)  # [batch, seq, emb]
+        if self.training and self.config.word_dropout > 0:
+            # Whole tokens disappear, so no single word can carry a prediction alone.
+            kept = torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout  # [batch, seq]
+            x = x * kept.unsqueeze(2).to(x.dtype)
+        x = self.dropout(x)
         # pack_padded_sequence wants lengths on the CPU; keeping them there avoids a device sync.
         packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
         output, hidden = self.rnn(packed)
