@@ -1,8 +1,20 @@
 """Shared fixtures: a small synthetic sentiment data set that a tiny model learns in seconds."""
 
+import os
 import random
+import shutil
+import tempfile
 
 import pytest
+
+# Keep the datasets cache of the files the tests write out of the user's ~/.cache (read at datasets' import).
+os.environ["HF_DATASETS_CACHE"] = tempfile.mkdtemp(prefix="textrnn-tests-hf-")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def remove_datasets_cache():
+    yield
+    shutil.rmtree(os.environ["HF_DATASETS_CACHE"], ignore_errors=True)
 
 POSITIVE = ["great", "wonderful", "superb", "delightful", "brilliant", "moving", "charming", "excellent"]
 NEGATIVE = ["awful", "boring", "dreadful", "terrible", "dull", "clumsy", "tedious", "horrible"]
