@@ -31,6 +31,14 @@ def test_top_k_ranks_labels_by_score(classifier):
     assert sum(r["score"] for r in ranked) == pytest.approx(1.0, abs=1e-5)
     assert textrnn.classify_text(["x", "y"], classifier, top_k=None)[1][0].keys() == {"label", "score"}
     assert textrnn.classify_text([], classifier) == []
+    # any iterable of strings works: a tuple, a generator, a numpy array of str
+    import numpy as np
+
+    texts = ["great", "awful"]
+    expected = textrnn.classify_text(texts, classifier)
+    assert textrnn.classify_text(tuple(texts), classifier) == expected
+    assert textrnn.classify_text((t for t in texts), classifier) == expected
+    assert textrnn.classify_text(np.array(texts), classifier) == expected
 
 
 def test_a_model_directory_works_in_place_of_a_classifier(trained_run, classifier):
@@ -57,6 +65,7 @@ def test_probabilities_come_from_the_saved_model(trained_run, classifier):
     (None, TypeError, "not NoneType"),
     (b"bytes", TypeError, "decode it first"),
     (42, TypeError, "not int"),
+    ({"text": "great"}, TypeError, "not dict"),
     (["fine", None], TypeError, "index 1 is NoneType"),
 ])
 def test_bad_input_is_a_clear_error(classifier, bad, error, message):

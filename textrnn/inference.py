@@ -6,7 +6,7 @@
     {'label': 'positive', 'score': 0.98...}
 """
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ def check_texts(text_or_texts) -> tuple[list[str], bool]:
         return [text_or_texts], True
     if isinstance(text_or_texts, (bytes, bytearray)):
         raise TypeError("classify_text takes str, not bytes: decode it first, e.g. data.decode('utf-8')")
-    if not isinstance(text_or_texts, Sequence):
+    if not isinstance(text_or_texts, Iterable) or isinstance(text_or_texts, Mapping):
         raise TypeError(f"classify_text takes a str or a list of str, not {type(text_or_texts).__name__}")
     texts = list(text_or_texts)
     for index, text in enumerate(texts):

@@ -184,9 +184,9 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     log = print if world.is_main else (lambda *args, **kwargs: None)
     output = Path(config.output)
     resume_dir = find_resume_dir(config.resume, output) if config.resume else None
-    if resume_dir:  # the saved settings win; only how and where it runs may change
-        saved = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["training"]
-        config = replace(TrainConfig.from_dict(saved), device=config.device, amp=config.amp,
+    saved = checkpoint.read_config(resume_dir) if resume_dir else None
+    if saved:  # the saved settings win; only how and where it runs may change
+        config = replace(TrainConfig.from_dict(saved["training"]), device=config.device, amp=config.amp,
                          progress=config.progress, resume=config.resume, output=str(resume_dir.parent))
         output = resume_dir.parent
     if config.amp and device.type != "cuda":
@@ -199,7 +199,7 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     # data and tokenizer ---------------------------------------------------------------------------------
     quiet_datasets()
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
-    labels = json.loads((resume_dir / checkpoint.CONFIG_FILE).read_text())["labels"] if resume_dir else None
+    labels = saved["labels"] if saved else None
     data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
     if world.is_main and not resume_dir:
         clear_output(output, earlier_run)  # only now that the data has loaded: a data error loses nothing
