@@ -1,6 +1,6 @@
 import numpy as np
 
-from textrnn.batching import BucketBatchSampler, EncodedSplit, collate
+from textrnn.batching import BucketBatchSampler, collate
 
 
 def test_bucket_sampler_covers_every_text_once_in_similar_length_batches():
@@ -30,6 +30,9 @@ def test_bucket_sampler_shards_evenly_across_ranks():
 def test_evaluation_order_is_sorted_by_length():
     lengths = [5, 1, 3, 3, 9]
     assert list(BucketBatchSampler(lengths, 2, shuffle=False)) == [[1, 2], [3, 0], [4]]
+    for rank in range(2):  # sharded: 3 batches padded to 4, two per rank, and len() agrees
+        shard = BucketBatchSampler(lengths, 2, shuffle=False, num_replicas=2, rank=rank)
+        assert len(list(shard)) == len(shard) == 2
 
 
 def test_collate_pads_and_keeps_lengths_on_the_cpu():
@@ -37,9 +40,3 @@ def test_collate_pads_and_keeps_lengths_on_the_cpu():
     assert batch["ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
     assert batch["lengths"].tolist() == [3, 1] and batch["lengths"].device.type == "cpu"
     assert batch["labels"].tolist() == [1, 0]
-
-
-def test_encoded_split_from_lists():
-    split = EncodedSplit.from_lists([[1, 2], [3], [4, 5, 6]], [0, 1, 0])
-    assert split.lengths.tolist() == [2, 1, 3]
-    assert split[2][0].tolist() == [4, 5, 6] and split[2][1] == 0

@@ -26,13 +26,6 @@ class EncodedSplit(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
         return self.ids[self.offsets[i] : self.offsets[i + 1]], int(self.labels[i])
 
-    @classmethod
-    def from_lists(cls, sequences: list[list[int]], labels) -> "EncodedSplit":
-        lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        ids = np.fromiter((i for seq in sequences for i in seq), dtype=np.int32, count=int(offsets[-1]))
-        return cls(ids, offsets, np.asarray(labels, dtype=np.int64))
-
 
 class BucketBatchSampler(torch.utils.data.Sampler):
     """Batches of similar-length texts, so little time is spent on padding.
@@ -76,12 +69,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         return (batch.tolist() for batch in batches)
 
     def __len__(self) -> int:
-        total = -(-len(self.lengths) // self.batch_size)
-        if not self.shuffle:
-            return total
-        pool = self.batch_size * self.pool_batches
-        full_pools, rest = divmod(len(self.lengths), pool)
-        total = full_pools * self.pool_batches + -(-rest // self.batch_size)
+        if self.shuffle:  # every pool but the last holds exactly pool_batches batches
+            full_pools, rest = divmod(len(self.lengths), self.batch_size * self.pool_batches)
+            total = full_pools * self.pool_batches + -(-rest // self.batch_size)
+        else:
+            total = -(-len(self.lengths) // self.batch_size)
         return -(-total // self.num_replicas)
 
 
