@@ -141,8 +141,9 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: Train
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
-        totals += torch.stack([loss.detach() * len(labels), (logits.argmax(-1) == labels).sum(),
-                               torch.tensor(len(labels), device=device)]).double()
+        totals[0] += loss.detach() * len(labels)
+        totals[1] += (logits.argmax(-1) == labels).sum()
+        totals[2] += len(labels)  # a Python number: no host-to-device copy each step
         if show_progress and step % 20 == 0:
             bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
     if dist.is_initialized():
