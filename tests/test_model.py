@@ -13,12 +13,18 @@ def tiny_model(**overrides) -> RNNClassifier:
     return RNNClassifier(ModelConfig(**(settings | overrides))).eval()
 
 
+ARCHITECTURES = list(itertools.product(CELLS, (True, False), (1, 2)))
+
+
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize(
     "cell,bidirectional,num_layers,pooling",
-    list(itertools.product(CELLS, (True, False), (1, 2), POOLINGS)),
+    [(*architecture, pooling) for architecture in ARCHITECTURES for pooling in POOLINGS],
 )
-def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooling):
+def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooling, packed, monkeypatch):
     model = tiny_model(cell=cell, bidirectional=bidirectional, num_layers=num_layers, pooling=pooling)
+    encode = model.encode
+    monkeypatch.setattr(model, "encode", lambda x, lengths: encode(x, lengths, packed=packed))
     short = [5, 9, 3]
     others = [[7, 2, 8, 4, 6, 11, 12, 13, 20], [4] * 17, [30, 31]]
     with torch.no_grad():
@@ -27,6 +33,25 @@ def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooli
         together = model(batch["ids"], batch["lengths"])
     assert batch["ids"].shape == (4, 17)
     torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cell,bidirectional,num_layers", ARCHITECTURES)
+def test_padded_kernel_matches_packed_sequences(cell, bidirectional, num_layers):
+    """The CPU fast path gives the packed RNN's outputs and gradients at every real position."""
+    model = tiny_model(cell=cell, bidirectional=bidirectional, num_layers=num_layers, dropout=0.0)
+    batch = collate([[3, 4, 5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15], [16]])
+    valid = (torch.arange(7) < batch["lengths"].unsqueeze(1)).unsqueeze(2)  # [batch, seq, 1]
+    results = []
+    for packed in (True, False):
+        model.zero_grad()
+        x = model.embedding(batch["ids"])
+        output = model.encode(x, batch["lengths"], packed=packed)
+        (output * valid * torch.linspace(-1, 1, output.size(2))).sum().backward()
+        results.append((output * valid, [p.grad.clone() for p in model.rnn.parameters()]))
+    (packed_out, packed_grads), (padded_out, padded_grads) = results
+    torch.testing.assert_close(padded_out, packed_out, rtol=1e-5, atol=1e-6)
+    for padded_grad, packed_grad in zip(padded_grads, packed_grads):
+        torch.testing.assert_close(padded_grad, packed_grad, rtol=1e-4, atol=1e-6)
 
 
 def test_output_shape_and_gradients():
@@ -61,16 +86,16 @@ def test_invalid_settings_are_rejected(field, value, message):
         ModelConfig(**{"vocab_size": 10, "num_classes": 2, field: value})
 
 
-def test_last_pooling_uses_each_texts_own_final_state():
-    # For a unidirectional GRU, 'last' pooling must equal the output at each text's final real token.
-    model = tiny_model(cell="gru", bidirectional=False, pooling="last")
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_last_pooling_uses_each_texts_own_final_state(bidirectional):
+    # 'last' pooling must equal the RNN's final states (h_n) for each text on its own.
+    model = tiny_model(cell="gru", bidirectional=bidirectional, pooling="last")
     batch = collate([[1, 2, 3, 4, 5], [6, 7]])
     with torch.no_grad():
         embedded = model.embedding(batch["ids"])
-        second_alone, _ = model.rnn(embedded[1:, :2])
-        features = model.pool(*model.rnn(torch.nn.utils.rnn.pack_padded_sequence(
-            embedded, batch["lengths"], batch_first=True, enforce_sorted=False)), batch["lengths"])
-    torch.testing.assert_close(features[1], second_alone[0, -1])
+        _, h_n = model.rnn(embedded[1:, :2])  # the second text alone: [dirs, 1, hidden]
+        features = model.pool(model.encode(embedded, batch["lengths"]), batch["lengths"])
+    torch.testing.assert_close(features[1], h_n[:, 0].reshape(-1))
 
 
 def test_word_dropout_acts_only_while_training():

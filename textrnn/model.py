@@ -1,18 +1,30 @@
-"""The classifier: token ids -> embedding -> (bi)RNN over packed sequences -> pooling -> linear head.
+"""The classifier: token ids -> embedding -> (bi)RNN -> pooling over valid steps -> linear head.
 
 Only torch is imported here, so the whole architecture reads top to bottom.
-Sequences are packed, so the recurrence never sees a padding position: a text
-gives the same logits alone or in a batch with longer texts.
+Padding never changes an output: a text gives the same logits alone or in a
+batch with longer texts. Two ways to run the recurrence keep that promise:
+
+- packed (CUDA): `pack_padded_sequence`, which cuDNN runs natively;
+- padded (CPU): each direction of each layer runs the fused padded kernel on
+  its own. The forward direction reads the padded batch as it is (padding comes
+  after every real token, so it never reaches one); the backward direction reads
+  each sequence reversed within its own length, so its padding comes last too.
+  PyTorch's CPU packed path is several times slower than this whenever the
+  lengths in a batch differ.
 """
 
 from dataclasses import asdict, dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 CELLS = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU"}
 POOLINGS = ("last", "mean", "max")
+# The functional form of each cell, as nn.RNN/LSTM/GRU call it: (input, hx, weights, has_biases,
+# num_layers, dropout, train, bidirectional, batch_first) -> (output, h_n[, c_n]).
+CELL_FUNCTIONS = {"rnn": torch.rnn_tanh, "lstm": torch.lstm, "gru": torch.gru}
 
 
 @dataclass
@@ -47,6 +59,18 @@ class ModelConfig:
         return asdict(self)
 
 
+def reverse_index(lengths: torch.Tensor, seq_len: int) -> torch.Tensor:
+    """index[b, t] = lengths[b] - 1 - t for real steps, t for padding: reverses each sequence in place."""
+    steps = torch.arange(seq_len, device=lengths.device)
+    index = lengths.unsqueeze(1) - 1 - steps  # [batch, seq]
+    return torch.where(index >= 0, index, steps)
+
+
+def gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    # x: [batch, seq, features], index: [batch, seq] -> x[b, index[b, t]]
+    return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.size(2)))
+
+
 class RNNClassifier(nn.Module):
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -66,7 +90,7 @@ class RNNClassifier(nn.Module):
         self.head = nn.Linear(config.hidden_dim * self.num_directions, config.num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64, every length >= 1
+        # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
         # returns logits: [batch, num_classes]
         x = self.embedding(ids)  # [batch, seq, emb]
         if self.training and self.config.word_dropout > 0:
@@ -74,22 +98,51 @@ class RNNClassifier(nn.Module):
             kept = torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout  # [batch, seq]
             x = x * kept.unsqueeze(2).to(x.dtype)
         x = self.dropout(x)
-        # pack_padded_sequence wants lengths on the CPU; keeping them there avoids a device sync.
-        packed = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        output, hidden = self.rnn(packed)
-        features = self.pool(output, hidden, lengths)  # [batch, dirs * hidden]
+        output = self.encode(x, lengths)  # [batch, seq, dirs * hidden], valid where t < length
+        features = self.pool(output, lengths.to(ids.device))  # [batch, dirs * hidden]
         return self.head(self.dropout(features))
 
-    def pool(self, output, hidden, lengths: torch.Tensor) -> torch.Tensor:
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
+        """RNN outputs for embedded input x: [batch, seq, emb]. Positions past a text's length hold
+        no meaning; pool() ignores them. packed=None picks packed on CUDA and padded elsewhere."""
+        if packed is None:
+            packed = x.is_cuda
+        if packed:
+            # pack_padded_sequence wants lengths on the CPU; keeping them there avoids a device sync.
+            sequences = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
+            output, _ = self.rnn(sequences)
+            return pad_packed_sequence(output, batch_first=True, total_length=x.size(1))[0]
+        return self.encode_padded(x, lengths.to(x.device))
+
+    def encode_padded(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        run_cell = CELL_FUNCTIONS[self.config.cell]
+        batch, hidden = x.size(0), self.config.hidden_dim
+        reverse = reverse_index(lengths, x.size(1)) if self.config.bidirectional else None
+        for layer in range(self.config.num_layers):
+            if layer > 0:
+                x = F.dropout(x, self.rnn.dropout, self.training)
+            outputs = []
+            for suffix in ("", "_reverse")[: self.num_directions]:
+                weights = [getattr(self.rnn, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh",
+                                                                                      "bias_ih", "bias_hh")]
+                h0 = x.new_zeros(1, batch, hidden)
+                hx = (h0, h0) if self.config.cell == "lstm" else h0
+                source = gather_steps(x, reverse) if suffix else x
+                output = run_cell(source, hx, weights, True, 1, 0.0, self.training, False, True)[0]
+                outputs.append(gather_steps(output, reverse) if suffix else output)  # [batch, seq, hidden]
+            x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+        return x
+
+    def pool(self, output: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        # output: [batch, seq, dirs * hidden]; lengths: [batch] on output's device
         if self.config.pooling == "last":
-            h_n = hidden[0] if isinstance(hidden, tuple) else hidden  # LSTM returns (h_n, c_n)
-            # h_n: [layers * dirs, batch, hidden]; with packed input each direction's final state
-            # is taken at that sequence's own last token (backward: its first token).
-            last_layer = h_n[-self.num_directions :]  # [dirs, batch, hidden]
-            return last_layer.transpose(0, 1).reshape(h_n.size(1), -1)
-        padded, _ = pad_packed_sequence(output, batch_first=True)  # [batch, max_len, dirs * hidden], zeros past each length
+            # Each direction's final state: forward at the text's last token, backward at its first.
+            last = output[torch.arange(output.size(0), device=output.device), lengths - 1]  # [batch, dirs * hidden]
+            if self.num_directions == 1:
+                return last
+            return torch.cat([last[:, : self.config.hidden_dim], output[:, 0, self.config.hidden_dim :]], dim=1)
+        steps = torch.arange(output.size(1), device=output.device)
+        valid = (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)  # [batch, seq, 1]
         if self.config.pooling == "mean":
-            return padded.sum(dim=1) / lengths.to(padded.device, padded.dtype).unsqueeze(1)
-        steps = torch.arange(padded.size(1), device=padded.device)
-        valid = steps.unsqueeze(0) < lengths.to(padded.device).unsqueeze(1)  # [batch, max_len]
-        return padded.masked_fill(~valid.unsqueeze(2), float("-inf")).amax(dim=1)
+            return output.masked_fill(~valid, 0.0).sum(dim=1) / lengths.to(output.dtype).unsqueeze(1)
+        return output.masked_fill(~valid, float("-inf")).amax(dim=1)
