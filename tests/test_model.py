@@ -19,7 +19,7 @@ ARCHITECTURES = list(itertools.product(CELLS, (True, False), (1, 2)))
 @pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
 @pytest.mark.parametrize(
     "cell,bidirectional,num_layers,pooling",
-    [(*architecture, pooling) for architecture in ARCHITECTURES for pooling in POOLINGS],
+    [(*architecture, pooling) for architecture in ARCHITECTURES for pooling in (*POOLINGS, "max+mean+last")],
 )
 def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooling, packed, monkeypatch):
     model = tiny_model(cell=cell, bidirectional=bidirectional, num_layers=num_layers, pooling=pooling)
@@ -66,6 +66,18 @@ def test_output_shape_and_gradients():
     assert torch.count_nonzero(model.embedding.weight.grad[0]) == 0
 
 
+def test_several_poolings_are_concatenated():
+    model = tiny_model(pooling="max+mean")
+    batch = collate([[3, 4, 5], [6]])
+    with torch.no_grad():
+        output = model.encode(model.embedding(batch["ids"]), batch["lengths"])
+        both = model.pool(output, batch["lengths"])
+        model.config.pooling = "mean"
+        mean = model.pool(output, batch["lengths"])
+    assert model.head.in_features == 2 * 2 * 12 and both.shape == (2, 48)
+    torch.testing.assert_close(both[:, 24:], mean)
+
+
 def test_padding_embedding_starts_at_zero():
     assert torch.count_nonzero(tiny_model().embedding.weight[0]) == 0
 
@@ -77,6 +89,7 @@ def test_unknown_cell_lists_the_valid_ones():
 
 @pytest.mark.parametrize("field,value,message", [
     ("pooling", "attention", "last, mean, max"),
+    ("pooling", "max+", "last, mean, max"),
     ("num_classes", 1, "at least 2 classes"),
     ("dropout", 1.0, "dropout"),
     ("hidden_dim", 0, "hidden_dim"),

@@ -39,6 +39,16 @@ def test_truncation_to_max_length():
     assert [len(ids) for ids in encode_batch(tokenizer, ["a good film , a bad plot", "film"])] == [3, 1]
 
 
+def test_head_and_tail_truncation_keeps_both_ends():
+    config = TokenizerConfig(min_freq=1, max_length=8, truncation="head+tail")
+    tokenizer = train_tokenizer([" ".join(f"w{i}" for i in range(20))], config)
+    long_text, short_text = " ".join(f"w{i}" for i in range(20)), "w3 w4"
+    long_ids, short_ids = encode_batch(tokenizer, [long_text, short_text], config)
+    tokens = [tokenizer.id_to_token(i) for i in long_ids]
+    assert tokens == ["w0", "w1", "w14", "w15", "w16", "w17", "w18", "w19"]  # a quarter from the start, the rest from the end
+    assert [tokenizer.id_to_token(i) for i in short_ids] == ["w3", "w4"]
+
+
 def test_bpe_tokenizer_round_trips_through_a_file(tmp_path):
     tokenizer = train_tokenizer(CORPUS, TokenizerConfig(kind="bpe", vocab_size=60, min_freq=1))
     save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
@@ -53,6 +63,7 @@ def test_bpe_tokenizer_round_trips_through_a_file(tmp_path):
     ({"vocab_size": 2}, "vocab_size"),
     ({"min_freq": 0}, "min_freq"),
     ({"max_length": 0}, "max_length"),
+    ({"truncation": "middle"}, "head, head\\+tail"),
 ])
 def test_invalid_settings_are_rejected(settings, message):
     with pytest.raises(ValueError, match=message):

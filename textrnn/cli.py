@@ -53,6 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--vocab-size", type=int, default=d.vocab_size)
     group.add_argument("--min-freq", type=int, default=d.min_freq)
     group.add_argument("--max-length", type=int, default=d.max_length, help="tokens kept per text")
+    group.add_argument("--truncation", choices=("head", "head+tail"), default=d.truncation,
+                       help="keep a long text's first tokens, or its first quarter and last three quarters")
     group = train.add_argument_group("model")
     group.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d.cell)
     group.add_argument("--embedding-dim", type=int, default=d.embedding_dim)
@@ -62,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--dropout", type=float, default=d.dropout)
     group.add_argument("--word-dropout", type=float, default=d.word_dropout,
                        help="share of tokens dropped (embedding zeroed) while training")
-    group.add_argument("--pooling", choices=("last", "mean", "max"), default=d.pooling)
+    group.add_argument("--pooling", default=d.pooling,
+                       help="last, mean or max over the RNN outputs, or several joined by '+' (max+mean)")
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -71,11 +74,14 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--weight-decay", type=float, default=d.weight_decay)
     group.add_argument("--clip", type=float, default=d.clip, help="gradient norm clipping")
     group.add_argument("--warmup", type=float, default=d.warmup, help="share of steps with linear warm-up")
+    group.add_argument("--pretrain-epochs", type=int, default=d.pretrain_epochs,
+                       help="epochs of language-model pre-training of the encoder on the training texts first")
+    group.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="default: --lr")
     group.add_argument("--patience", type=int, default=d.patience, help="early stopping, in epochs")
     group.add_argument("--metric", choices=METRICS, default=d.metric, help="validation metric for early stopping")
     group.add_argument("--seed", type=int, default=d.seed)
     group.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
-    group.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA)")
+    group.add_argument("--amp", action="store_true", help="mixed precision: float16 on CUDA, bfloat16 on the CPU")
     group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")

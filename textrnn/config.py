@@ -7,6 +7,7 @@ and the run writes it to `train_config.json` beside the model.
 from dataclasses import asdict, dataclass, fields
 
 from .model import ModelConfig
+from .pretrain import check_pretrainable
 from .tokenizer import TokenizerConfig
 
 METRICS = ("accuracy", "macro_f1")
@@ -29,6 +30,7 @@ class TrainConfig:
     vocab_size: int = 30_000
     min_freq: int = 2
     max_length: int = 256
+    truncation: str = "head"  # head | head+tail: which tokens of a long text to keep
     # model
     cell: str = "lstm"
     embedding_dim: int = 300
@@ -46,11 +48,13 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clipping
     warmup: float = 0.05  # share of all steps with a linear learning-rate warm-up, then cosine decay
+    pretrain_epochs: int = 0  # epochs of language-model pre-training on the training texts first
+    pretrain_lr: float | None = None  # default: lr
     patience: int = 3  # epochs without a better validation metric before stopping
     metric: str = "accuracy"  # accuracy | macro_f1, on the validation split
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # float16 mixed precision, CUDA only
+    amp: bool = False  # mixed precision: float16 on CUDA, bfloat16 on the CPU
     progress: bool = True
     resume: str | None = None  # a run's output directory or its last/ checkpoint
 
@@ -60,17 +64,21 @@ class TrainConfig:
         for name in ("batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr <= 0 or (self.pretrain_lr is not None and self.pretrain_lr <= 0):
+            raise ValueError(f"learning rates must be positive, got lr {self.lr}, pretrain_lr {self.pretrain_lr}")
+        if self.pretrain_epochs < 0:
+            raise ValueError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
         if not 0 < self.validation_size < 1:
             raise ValueError(f"validation_size must be between 0 and 1, got {self.validation_size}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         self.tokenizer_config()  # validate those settings before any work starts
+        if self.pretrain_epochs:
+            check_pretrainable(self)
 
     def tokenizer_config(self) -> TokenizerConfig:
         return TokenizerConfig(kind=self.tokenizer, vocab_size=self.vocab_size, min_freq=self.min_freq,
-                               max_length=self.max_length)
+                               max_length=self.max_length, truncation=self.truncation)
 
     def model_config(self, vocab_size: int, num_classes: int) -> ModelConfig:
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,

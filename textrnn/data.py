@@ -17,7 +17,7 @@ from datasets import ClassLabel, Dataset, DatasetDict
 
 from .batching import EncodedSplit
 from .errors import DataError
-from .tokenizer import encode_batch
+from .tokenizer import TokenizerConfig, encode_batch
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "question")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "polarity", "y")
@@ -222,10 +222,10 @@ def prepare_data(
 # ----------------------------------------------------------------------------- encoding
 
 
-def encode_split(split: Dataset, tokenizer) -> EncodedSplit:
+def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None = None) -> EncodedSplit:
     """Tokenise a text/label split once, with Dataset.map so the datasets cache can reuse it."""
     encoded = split.map(
-        lambda batch: {"input_ids": encode_batch(tokenizer, batch["text"])},
+        lambda batch: {"input_ids": encode_batch(tokenizer, batch["text"], config)},
         batched=True,
         batch_size=2_000,
         remove_columns=["text"],

@@ -13,7 +13,7 @@ import torch
 
 from .batching import collate
 from .checkpoint import load_model_dir
-from .tokenizer import encode_batch
+from .tokenizer import TokenizerConfig, encode_batch
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
@@ -51,13 +51,14 @@ class TextClassifier:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()
         self.tokenizer = tokenizer
+        self.tokenizer_config = TokenizerConfig(**config["tokenizer"])
         self.config = config
         self.labels: list[str] = list(config["labels"])
 
     @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities [len(texts), num_classes]; texts are batched by length for speed."""
-        sequences = encode_batch(self.tokenizer, texts)
+        sequences = encode_batch(self.tokenizer, texts, self.tokenizer_config)
         order = np.argsort([len(seq) for seq in sequences], kind="stable")
         probs = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
         for start in range(0, len(order), batch_size):

@@ -38,14 +38,15 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.3
     word_dropout: float = 0.2  # share of tokens whose embedding is zeroed while training
-    pooling: str = "max"  # last | mean | max, over valid time steps only
+    pooling: str = "max"  # last | mean | max over valid time steps, or several joined by "+" (max+mean)
     pad_id: int = 0
 
     def __post_init__(self):
         if self.cell not in CELLS:
             raise ValueError(f"unknown cell {self.cell!r}: choose one of {', '.join(CELLS)}")
-        if self.pooling not in POOLINGS:
-            raise ValueError(f"unknown pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}")
+        if not self.poolings or any(part not in POOLINGS for part in self.poolings):
+            raise ValueError(f"unknown pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}, "
+                             "or several joined by '+'")
         for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -54,6 +55,10 @@ class ModelConfig:
         for name in ("dropout", "word_dropout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
+
+    @property
+    def poolings(self) -> list[str]:
+        return self.pooling.split("+")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -87,20 +92,23 @@ class RNNClassifier(nn.Module):
         )
         self.dropout = nn.Dropout(config.dropout)
         self.num_directions = 2 if config.bidirectional else 1
-        self.head = nn.Linear(config.hidden_dim * self.num_directions, config.num_classes)
+        features = len(config.poolings) * config.hidden_dim * self.num_directions
+        self.head = nn.Linear(features, config.num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
         # returns logits: [batch, num_classes]
+        output = self.encode(self.embed(ids), lengths)  # [batch, seq, dirs * hidden], valid where t < length
+        features = self.pool(output, lengths.to(ids.device))  # [batch, poolings * dirs * hidden]
+        return self.head(self.dropout(features))
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embedding(ids)  # [batch, seq, emb]
         if self.training and self.config.word_dropout > 0:
             # Whole tokens disappear, so no single word can carry a prediction alone.
             kept = torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout  # [batch, seq]
             x = x * kept.unsqueeze(2).to(x.dtype)
-        x = self.dropout(x)
-        output = self.encode(x, lengths)  # [batch, seq, dirs * hidden], valid where t < length
-        features = self.pool(output, lengths.to(ids.device))  # [batch, dirs * hidden]
-        return self.head(self.dropout(features))
+        return self.dropout(x)
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
         """RNN outputs for embedded input x: [batch, seq, emb]. Positions past a text's length hold
@@ -135,14 +143,18 @@ class RNNClassifier(nn.Module):
 
     def pool(self, output: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # output: [batch, seq, dirs * hidden]; lengths: [batch] on output's device
-        if self.config.pooling == "last":
-            # Each direction's final state: forward at the text's last token, backward at its first.
-            last = output[torch.arange(output.size(0), device=output.device), lengths - 1]  # [batch, dirs * hidden]
-            if self.num_directions == 1:
-                return last
-            return torch.cat([last[:, : self.config.hidden_dim], output[:, 0, self.config.hidden_dim :]], dim=1)
         steps = torch.arange(output.size(1), device=output.device)
         valid = (steps.unsqueeze(0) < lengths.unsqueeze(1)).unsqueeze(2)  # [batch, seq, 1]
-        if self.config.pooling == "mean":
-            return output.masked_fill(~valid, 0.0).sum(dim=1) / lengths.to(output.dtype).unsqueeze(1)
-        return output.masked_fill(~valid, float("-inf")).amax(dim=1)
+        pooled = []
+        for pooling in self.config.poolings:
+            if pooling == "last":
+                # Each direction's final state: forward at the text's last token, backward at its first.
+                last = output[torch.arange(output.size(0), device=output.device), lengths - 1]  # [batch, dirs * hidden]
+                if self.num_directions == 2:
+                    last = torch.cat([last[:, : self.config.hidden_dim], output[:, 0, self.config.hidden_dim :]], dim=1)
+                pooled.append(last)
+            elif pooling == "mean":
+                pooled.append(output.masked_fill(~valid, 0.0).sum(dim=1) / lengths.to(output.dtype).unsqueeze(1))
+            else:
+                pooled.append(output.masked_fill(~valid, float("-inf")).amax(dim=1))
+        return torch.cat(pooled, dim=1) if len(pooled) > 1 else pooled[0]

@@ -15,6 +15,7 @@ PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]  # order fixes their ids
 KINDS = ("word", "bpe")
+TRUNCATIONS = ("head", "head+tail")
 
 
 @dataclass
@@ -23,6 +24,9 @@ class TokenizerConfig:
     vocab_size: int = 30_000
     min_freq: int = 2
     max_length: int = 256
+    # head: the first max_length tokens; head+tail: the first quarter and the last three quarters of
+    # them, since a long review's verdict is often at its end.
+    truncation: str = "head"
     lowercase: bool = True
 
     def __post_init__(self):
@@ -34,6 +38,12 @@ class TokenizerConfig:
             raise ValueError(f"min_freq must be at least 1, got {self.min_freq}")
         if self.max_length < 1:
             raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+        if self.truncation not in TRUNCATIONS:
+            raise ValueError(f"unknown truncation {self.truncation!r}: choose one of {', '.join(TRUNCATIONS)}")
+
+    @property
+    def head_length(self) -> int:
+        return self.max_length if self.truncation == "head" else self.max_length // 4
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -65,7 +75,8 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig, num_texts: in
     tokenizer.normalizer = build_normalizer(config.lowercase)
     tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # \w+ and runs of punctuation
     tokenizer.train_from_iterator(texts, trainer=trainer, length=num_texts)
-    tokenizer.enable_truncation(max_length=config.max_length)
+    if config.truncation == "head":
+        tokenizer.enable_truncation(max_length=config.max_length)  # in Rust, before the ids reach Python
     check_special_tokens(tokenizer)
     return tokenizer
 
@@ -76,15 +87,19 @@ def check_special_tokens(tokenizer: Tokenizer, source: str = "the tokenizer") ->
             raise ValueError(f"{source}: {token} must have id {expected}, found {tokenizer.token_to_id(token)}")
 
 
-def encode_batch(tokenizer: Tokenizer, texts: Sequence[str]) -> list[list[int]]:
-    """Token ids per text, truncated to the tokenizer's max length.
+def encode_batch(tokenizer: Tokenizer, texts: Sequence[str], config: TokenizerConfig | None = None) -> list[list[int]]:
+    """Token ids per text, truncated as `config` says (without one, as the tokenizer itself truncates).
 
     A text with no tokens at all (empty, whitespace, only unseen symbols dropped by
     the normaliser) becomes a single [UNK], so every sequence has length >= 1 and
     the model still gives an answer for it.
     """
     encodings = tokenizer.encode_batch_fast(list(texts), add_special_tokens=False)
-    return [encoding.ids or [UNK_ID] for encoding in encodings]
+    sequences = [encoding.ids or [UNK_ID] for encoding in encodings]
+    if config is None or config.truncation == "head":
+        return sequences
+    head, tail = config.head_length, config.max_length - config.head_length
+    return [ids if len(ids) <= config.max_length else ids[:head] + ids[len(ids) - tail :] for ids in sequences]
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:

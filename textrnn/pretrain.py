@@ -1,0 +1,124 @@
+"""Encoder pre-training: the classifier's embedding and RNN first learn to predict the words of the
+training texts, then learn their labels (Dai & Le 2015; Howard & Ruder's ULMFiT). Only the training
+split's texts are read, and no label.
+
+    textrnn train --dataset ../shared/data/imdb --pretrain-epochs 2 --output runs/imdb
+
+The forward direction's state at each token predicts the next token, the backward direction's state
+predicts the previous one (as in ELMo), so no state ever sees the word it must predict. That holds for
+one bidirectional layer or a unidirectional stack; upper layers of a bidirectional stack see both sides
+of every word, so those models cannot be pre-trained this way. The softmax over the vocabulary is
+adaptive (Grave et al. 2017): frequent words get the full hidden state, rare ones a cheap projection,
+which keeps its cost near the RNN's own.
+"""
+
+import math
+import time
+
+import torch
+from torch import nn
+
+from .batching import EncodedSplit, make_loader
+from .model import RNNClassifier
+from .optim import amp_dtype, make_optimizer, train_step, warmup_cosine
+
+CUTOFFS = (2_000, 10_000)  # vocabulary ids are frequency-ranked, so these split frequent from rare words
+
+
+def check_pretrainable(config) -> None:
+    if config.bidirectional and config.num_layers > 1:
+        raise ValueError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
+                         f"(--num-layers {config.num_layers} with both directions would let upper layers "
+                         "see the words they must predict)")
+
+
+def prediction_pairs(output, ids, lengths, hidden_dim: int, bidirectional: bool):
+    """(states [N, hidden], targets [N]): forward states predict the next token, backward ones the previous."""
+    # output: [batch, seq, dirs * hidden]; ids: [batch, seq]; lengths: [batch] on ids' device
+    steps = torch.arange(ids.size(1) - 1, device=ids.device)
+    has_next = steps.unsqueeze(0) < (lengths - 1).unsqueeze(1)  # [batch, seq - 1]: token t + 1 is real
+    states, targets = [output[:, :-1, :hidden_dim][has_next]], [ids[:, 1:][has_next]]
+    if bidirectional:  # the backward state at t + 1 has read tokens t + 1 onwards; it predicts token t
+        states.append(output[:, 1:, hidden_dim:][has_next])
+        targets.append(ids[:, :-1][has_next])
+    return torch.cat(states), torch.cat(targets)
+
+
+class LanguageModel(nn.Module):
+    """A classifier's embedding and RNN with an adaptive softmax over its vocabulary."""
+
+    def __init__(self, classifier: RNNClassifier):
+        super().__init__()
+        check_pretrainable(classifier.config)
+        self.classifier = classifier
+        vocab_size = classifier.config.vocab_size
+        self.softmax = nn.AdaptiveLogSoftmaxWithLoss(
+            classifier.config.hidden_dim, vocab_size, cutoffs=[c for c in CUTOFFS if c < vocab_size - 1] or
+            [vocab_size - 2], div_value=4.0)
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Mean negative log-likelihood of every predicted token in the batch."""
+        classifier = self.classifier
+        output = classifier.dropout(classifier.encode(classifier.embed(ids), lengths))
+        states, targets = prediction_pairs(output, ids, lengths.to(ids.device), classifier.config.hidden_dim,
+                                           classifier.config.bidirectional)
+        return self.softmax(states.float(), targets).loss
+
+
+def predicted_tokens(lengths: torch.Tensor, directions: int) -> int:
+    return int((lengths - 1).sum()) * directions
+
+
+@torch.inference_mode()
+def validation_loss(language_model: LanguageModel, encoded: EncodedSplit, batch_size: int, device, amp: bool) -> float:
+    language_model.eval()
+    loss_sum, count = 0.0, 0
+    for batch in make_loader(encoded, batch_size, shuffle=False):
+        tokens = predicted_tokens(batch["lengths"], language_model.classifier.num_directions)
+        if tokens:
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
+                loss = language_model(batch["ids"].to(device), batch["lengths"])
+            loss_sum, count = loss_sum + loss.item() * tokens, count + tokens
+    return loss_sum / max(count, 1)
+
+
+def pretrain(classifier: RNNClassifier, train_set: EncodedSplit, valid_set: EncodedSplit, config, device, world,
+             log) -> list[dict]:
+    """Train the classifier's embedding and RNN as a language model for config.pretrain_epochs epochs."""
+    language_model = LanguageModel(classifier).to(device)
+    trained = language_model
+    if world.world_size > 1:
+        trained = nn.parallel.DistributedDataParallel(language_model, device_ids=[device.index] if device.index
+                                                      is not None else None)
+    loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed, num_replicas=world.world_size,
+                         rank=world.rank, pin_memory=device.type == "cuda")
+    optimizer = make_optimizer(language_model.parameters(), config.pretrain_lr or config.lr, config.weight_decay)
+    total_steps = len(loader) * config.pretrain_epochs
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
+    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+    log(f"pre-training the encoder as a {'bidirectional ' if classifier.config.bidirectional else ''}language model "
+        f"for {config.pretrain_epochs} epochs ({sum(p.numel() for p in language_model.softmax.parameters()):,} "
+        "softmax parameters, dropped afterwards)")
+    history = []
+    for epoch in range(1, config.pretrain_epochs + 1):
+        started = time.time()
+        language_model.train()
+        loader.batch_sampler.set_epoch(epoch)
+        loss_sum, count = torch.zeros((), dtype=torch.float64, device=device), 0
+        for batch in loader:
+            tokens = predicted_tokens(batch["lengths"], classifier.num_directions)
+            if not tokens:
+                continue
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
+                loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
+            train_step(loss, language_model, optimizer, scheduler, scaler, config.clip)
+            loss_sum += loss.detach() * tokens
+            count += tokens
+        train_loss = loss_sum.item() / max(count, 1)
+        valid_loss = validation_loss(language_model, valid_set, config.batch_size * 4, device, config.amp)
+        row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
+               "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": time.time() - started}
+        history.append(row)
+        log(f"| pretrain {epoch:2d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
+            f"| valid loss {valid_loss:.4f} perplexity {row['valid_perplexity']:8.1f} |")
+    return history
