@@ -21,6 +21,8 @@ def test_training_writes_the_model_and_its_report(trained_run):
     history = [json.loads(line) for line in (trained_run / "metrics.jsonl").read_text().splitlines()]
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert (trained_run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    settings = json.loads((trained_run / "train_config.json").read_text())
+    assert settings["preset"] == "short" and settings["max_length"] == 256  # resolved: the short texts' preset
 
 
 def test_evaluate_reproduces_the_training_report(trained_run, sentiment_files, capsys, tmp_path):

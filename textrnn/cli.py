@@ -17,10 +17,22 @@ from itertools import islice
 from pathlib import Path
 
 from . import __version__
-from .config import METRICS, TrainConfig
+from .config import METRICS, PRESETS, TrainConfig
 from .errors import TextRNNError
 
 DEFAULTS = TrainConfig()
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except the unset ones (None), whose help says where their value comes from."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
+
+def from_preset(name: str, help_text: str = "") -> str:
+    values = ", ".join(f"{preset} {settings[name]}" for preset, settings in PRESETS.items())
+    return f"{help_text + '; ' if help_text else ''}default from the preset: {values}"
 
 
 def add_data_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     d = DEFAULTS
 
     train = commands.add_parser("train", help="train a classifier and write the model and its report",
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=HelpFormatter)
     add_data_arguments(train)
     train.add_argument("--validation-size", type=float, default=d.validation_size,
                        help="share of train held out when there is no validation split")
@@ -48,34 +60,37 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace an existing run in --output")
     train.add_argument("--resume", nargs="?", const="auto", metavar="DIR",
                        help="continue an interrupted run (default: --output's last/ checkpoint)")
+    train.add_argument("--preset", choices=("auto", *PRESETS), default=d.preset,
+                       help="settings for short texts (sentences) or long ones (reviews); auto picks by the training "
+                            "texts' median length. A flag given explicitly wins over its preset")
     group = train.add_argument_group("tokenizer")
     group.add_argument("--tokenizer", choices=("word", "bpe"), default=d.tokenizer)
     group.add_argument("--vocab-size", type=int, default=d.vocab_size)
     group.add_argument("--min-freq", type=int, default=d.min_freq)
-    group.add_argument("--max-length", type=int, default=d.max_length, help="tokens kept per text")
-    group.add_argument("--truncation", choices=("head", "head+tail"), default=d.truncation,
-                       help="keep a long text's first tokens, or its first quarter and last three quarters")
+    group.add_argument("--max-length", type=int, help=from_preset("max_length", "tokens kept per text"))
+    group.add_argument("--truncation", choices=("head", "head+tail"), help=from_preset(
+        "truncation", "keep a long text's first tokens, or its first quarter and last three quarters"))
     group = train.add_argument_group("model")
     group.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d.cell)
-    group.add_argument("--embedding-dim", type=int, default=d.embedding_dim)
-    group.add_argument("--hidden-dim", type=int, default=d.hidden_dim)
+    group.add_argument("--embedding-dim", type=int, help=from_preset("embedding_dim"))
+    group.add_argument("--hidden-dim", type=int, help=from_preset("hidden_dim"))
     group.add_argument("--num-layers", type=int, default=d.num_layers)
     group.add_argument("--no-bidirectional", dest="bidirectional", action="store_false")
-    group.add_argument("--dropout", type=float, default=d.dropout)
-    group.add_argument("--word-dropout", type=float, default=d.word_dropout,
-                       help="share of tokens dropped (embedding zeroed) while training")
-    group.add_argument("--pooling", default=d.pooling,
-                       help="last, mean or max over the RNN outputs, or several joined by '+' (max+mean)")
+    group.add_argument("--dropout", type=float, help=from_preset("dropout"))
+    group.add_argument("--word-dropout", type=float,
+                       help=from_preset("word_dropout", "share of tokens dropped (embedding zeroed) while training"))
+    group.add_argument("--pooling", help=from_preset(
+        "pooling", "last, mean or max over the RNN outputs, or several joined by '+' (max+mean)"))
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")
-    group.add_argument("--batch-size", type=int, default=d.batch_size)
-    group.add_argument("--epochs", type=int, default=d.epochs)
-    group.add_argument("--lr", type=float, default=d.lr)
+    group.add_argument("--batch-size", type=int, help=from_preset("batch_size"))
+    group.add_argument("--epochs", type=int, help=from_preset("epochs"))
+    group.add_argument("--lr", type=float, help=from_preset("lr"))
     group.add_argument("--weight-decay", type=float, default=d.weight_decay)
     group.add_argument("--clip", type=float, default=d.clip, help="gradient norm clipping")
     group.add_argument("--warmup", type=float, default=d.warmup, help="share of steps with linear warm-up")
-    group.add_argument("--pretrain-epochs", type=int, default=d.pretrain_epochs,
-                       help="epochs of language-model pre-training of the encoder on the training texts first")
+    group.add_argument("--pretrain-epochs", type=int, help=from_preset(
+        "pretrain_epochs", "epochs of language-model pre-training of the encoder on the training texts first"))
     group.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="default: --lr")
     group.add_argument("--patience", type=int, default=d.patience, help="early stopping, in epochs")
     group.add_argument("--metric", choices=METRICS, default=d.metric, help="validation metric for early stopping")

@@ -1,16 +1,37 @@
-"""Every setting of a training run in one small dataclass.
+"""Every setting of a training run in one small dataclass, and the presets for short and long texts.
 
 The command line's flags are generated from these fields (defaults included),
-and the run writes it to `train_config.json` beside the model.
+and the run writes it, resolved, to `train_config.json` beside the model.
 """
 
-from dataclasses import asdict, dataclass, fields
+import statistics
+from dataclasses import asdict, dataclass, fields, replace
 
 from .model import ModelConfig
 from .pretrain import check_pretrainable
 from .tokenizer import TokenizerConfig
 
 METRICS = ("accuracy", "macro_f1")
+
+# Settings that suit one kind of text and not another. A field left unset (None) takes its preset's value;
+# preset "auto" picks one by the training texts' median length in words.
+PRESETS = {
+    # sentences, headlines, tweets, short reviews
+    "short": {"max_length": 256, "truncation": "head", "embedding_dim": 300, "hidden_dim": 128, "dropout": 0.3,
+              "word_dropout": 0.2, "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10,
+              "pretrain_epochs": 0},
+    # reviews, articles, posts of a few hundred words
+    "long": {"max_length": 512, "truncation": "head+tail", "embedding_dim": 300, "hidden_dim": 128, "dropout": 0.3,
+             "word_dropout": 0.2, "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10,
+             "pretrain_epochs": 0},
+}
+PRESET_FIELDS = tuple(PRESETS["short"])
+LONG_TEXT_WORDS = 100  # median words per training text from which "auto" picks "long"
+
+
+def choose_preset(texts) -> str:
+    sample = texts[:: max(1, len(texts) // 10_000)]  # an even spread of at most ~10,000 texts
+    return "long" if statistics.median(len(text.split()) for text in sample) >= LONG_TEXT_WORDS else "short"
 
 
 @dataclass
@@ -25,30 +46,31 @@ class TrainConfig:
     validation_size: float = 0.1  # share of train held out when the data has no validation split
     output: str = "runs/textrnn"
     force: bool = False  # replace an existing run in output
+    preset: str = "auto"  # auto | short | long: values for the settings below marked "from the preset"
     # tokenizer
     tokenizer: str = "word"  # word | bpe
     vocab_size: int = 30_000
     min_freq: int = 2
-    max_length: int = 256
-    truncation: str = "head"  # head | head+tail: which tokens of a long text to keep
+    max_length: int | None = None  # from the preset
+    truncation: str | None = None  # from the preset; head | head+tail: which tokens of a long text to keep
     # model
     cell: str = "lstm"
-    embedding_dim: int = 300
-    hidden_dim: int = 128
+    embedding_dim: int | None = None  # from the preset
+    hidden_dim: int | None = None  # from the preset
     num_layers: int = 1
     bidirectional: bool = True
-    dropout: float = 0.3
-    word_dropout: float = 0.2
-    pooling: str = "max"
+    dropout: float | None = None  # from the preset
+    word_dropout: float | None = None  # from the preset; share of tokens dropped while training
+    pooling: str | None = None  # from the preset; last | mean | max, or several joined by '+'
     embeddings: str | None = None  # word vectors in GloVe/word2vec text format
     # optimisation
-    batch_size: int = 32
-    epochs: int = 10
-    lr: float = 3e-3
+    batch_size: int | None = None  # from the preset
+    epochs: int | None = None  # from the preset
+    lr: float | None = None  # from the preset
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clipping
     warmup: float = 0.05  # share of all steps with a linear learning-rate warm-up, then cosine decay
-    pretrain_epochs: int = 0  # epochs of language-model pre-training on the training texts first
+    pretrain_epochs: int | None = None  # from the preset; language-model epochs on the training texts first
     pretrain_lr: float | None = None  # default: lr
     patience: int = 3  # epochs without a better validation metric before stopping
     metric: str = "accuracy"  # accuracy | macro_f1, on the validation split
@@ -59,22 +81,37 @@ class TrainConfig:
     resume: str | None = None  # a run's output directory or its last/ checkpoint
 
     def __post_init__(self):
+        if self.preset not in ("auto", *PRESETS):
+            raise ValueError(f"unknown preset {self.preset!r}: choose one of auto, {', '.join(PRESETS)}")
         if self.metric not in METRICS:
             raise ValueError(f"unknown metric {self.metric!r}: choose one of {', '.join(METRICS)}")
         for name in ("batch_size", "epochs"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0 or (self.pretrain_lr is not None and self.pretrain_lr <= 0):
-            raise ValueError(f"learning rates must be positive, got lr {self.lr}, pretrain_lr {self.pretrain_lr}")
-        if self.pretrain_epochs < 0:
+        for name in ("lr", "pretrain_lr"):
+            if getattr(self, name) is not None and getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.pretrain_epochs is not None and self.pretrain_epochs < 0:
             raise ValueError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
         if not 0 < self.validation_size < 1:
             raise ValueError(f"validation_size must be between 0 and 1, got {self.validation_size}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
-        self.tokenizer_config()  # validate those settings before any work starts
-        if self.pretrain_epochs:
-            check_pretrainable(self)
+        if self.is_resolved:  # validate every setting before any work starts
+            self.tokenizer_config()
+            self.model_config(vocab_size=10, num_classes=2)
+            if self.pretrain_epochs:
+                check_pretrainable(self)
+
+    @property
+    def is_resolved(self) -> bool:
+        return self.preset != "auto" and all(getattr(self, name) is not None for name in PRESET_FIELDS)
+
+    def resolve(self, texts) -> "TrainConfig":
+        """This config with a preset chosen (by the texts, for auto) and every unset setting taken from it."""
+        preset = choose_preset(texts) if self.preset == "auto" else self.preset
+        values = {name: PRESETS[preset][name] for name in PRESET_FIELDS if getattr(self, name) is None}
+        return replace(self, preset=preset, **values)
 
     def tokenizer_config(self) -> TokenizerConfig:
         return TokenizerConfig(kind=self.tokenizer, vocab_size=self.vocab_size, min_freq=self.min_freq,

@@ -177,6 +177,10 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
     labels = saved["labels"] if saved else None
     data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
+    if not config.is_resolved:
+        chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
+        config = config.resolve(data.train["text"])
+        log(f"preset: {config.preset} ({chosen})")
     if world.is_main and not resume_dir:
         clear_output(output, earlier_run)  # only now that the data has loaded: a data error loses nothing
     world.barrier()
