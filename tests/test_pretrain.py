@@ -67,7 +67,7 @@ def test_language_model_learns_a_repeating_corpus():
     assert language_model.classifier is model and model.embedding.weight.grad is not None
 
 
-def test_train_with_pretraining_writes_its_metrics(sentiment_files, tmp_path):
+def test_train_with_pretraining_in_mixed_precision_writes_its_metrics(sentiment_files, tmp_path):
     import json
 
     from conftest import TINY_MODEL
@@ -76,7 +76,7 @@ def test_train_with_pretraining_writes_its_metrics(sentiment_files, tmp_path):
 
     output = tmp_path / "run"
     assert main(["train", "--train-file", str(sentiment_files["train"]), "--output", str(output),
-                 "--epochs", "1", "--pretrain-epochs", "2", *TINY_MODEL]) == 0
+                 "--epochs", "1", "--pretrain-epochs", "2", "--amp", *TINY_MODEL]) == 0  # bfloat16 on the CPU
     history = json.loads((output / "pretrain_metrics.json").read_text())
     assert [row["pretrain_epoch"] for row in history] == [1, 2]
     assert history[1]["valid_loss"] < history[0]["valid_loss"]

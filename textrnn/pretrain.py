@@ -62,7 +62,8 @@ class LanguageModel(nn.Module):
         output = classifier.dropout(classifier.encode(classifier.embed(ids), lengths))
         states, targets = prediction_pairs(output, ids, lengths.to(ids.device), classifier.config.hidden_dim,
                                            classifier.config.bidirectional)
-        return self.softmax(states.float(), targets).loss
+        with torch.autocast(ids.device.type, enabled=False):  # the adaptive softmax mixes dtypes otherwise
+            return self.softmax(states.float(), targets).loss
 
 
 def predicted_tokens(lengths: torch.Tensor, directions: int) -> int:
