@@ -66,6 +66,22 @@ def test_output_shape_and_gradients():
     assert torch.count_nonzero(model.embedding.weight.grad[0]) == 0
 
 
+@pytest.mark.parametrize("packed", [False, True], ids=["padded", "packed"])
+def test_chunked_texts_are_read_chunk_by_chunk_and_padding_still_changes_nothing(packed):
+    model = tiny_model(chunk_length=4, pooling="max+mean")
+    text, other = list(range(2, 13)), [20, 21]  # 11 tokens: chunks of 4, 4 and 3
+    with torch.no_grad():
+        batch = collate([other, text])
+        output = model.encode(model.embedding(batch["ids"]), batch["lengths"], packed=packed)
+        for start in (0, 4, 8):
+            piece = collate([text[start : start + 4]])
+            alone = model.encode(model.embedding(piece["ids"]), piece["lengths"], packed=packed)
+            torch.testing.assert_close(output[1, start : start + len(text[start : start + 4])], alone[0])
+        together = model(batch["ids"], batch["lengths"])[1]
+        alone = model(**collate([text]))[0]
+    torch.testing.assert_close(together, alone, rtol=1e-5, atol=1e-6)
+
+
 def test_several_poolings_are_concatenated():
     model = tiny_model(pooling="max+mean")
     batch = collate([[3, 4, 5], [6]])

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help=from_preset("word_dropout", "share of tokens dropped (embedding zeroed) while training"))
     group.add_argument("--pooling", help=from_preset(
         "pooling", "last, mean or max over the RNN outputs, or several joined by '+' (max+mean)"))
+    group.add_argument("--chunk-length", type=int, default=d.chunk_length,
+                       help="read long texts in independent chunks of this many tokens (0: whole texts); "
+                            "pooling still spans the whole text")
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, help=from_preset("batch_size"))

@@ -62,6 +62,7 @@ class TrainConfig:
     dropout: float | None = None  # from the preset
     word_dropout: float | None = None  # from the preset; share of tokens dropped while training
     pooling: str | None = None  # from the preset; last | mean | max, or several joined by '+'
+    chunk_length: int = 0  # > 0: the RNN reads long texts in independent chunks of this many tokens
     embeddings: str | None = None  # word vectors in GloVe/word2vec text format
     # optimisation
     batch_size: int | None = None  # from the preset
@@ -121,7 +122,7 @@ class TrainConfig:
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
                            bidirectional=self.bidirectional, dropout=self.dropout,
-                           word_dropout=self.word_dropout, pooling=self.pooling)
+                           word_dropout=self.word_dropout, pooling=self.pooling, chunk_length=self.chunk_length)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -39,6 +39,7 @@ class ModelConfig:
     dropout: float = 0.3
     word_dropout: float = 0.2  # share of tokens whose embedding is zeroed while training
     pooling: str = "max"  # last | mean | max over valid time steps, or several joined by "+" (max+mean)
+    chunk_length: int = 0  # > 0: texts run through the RNN in independent chunks of this many tokens
     pad_id: int = 0
 
     def __post_init__(self):
@@ -47,6 +48,8 @@ class ModelConfig:
         if not self.poolings or any(part not in POOLINGS for part in self.poolings):
             raise ValueError(f"unknown pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}, "
                              "or several joined by '+'")
+        if self.chunk_length < 0:
+            raise ValueError(f"chunk_length must be 0 (whole texts) or more, got {self.chunk_length}")
         for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -113,6 +116,23 @@ class RNNClassifier(nn.Module):
     def encode(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None = None) -> torch.Tensor:
         """RNN outputs for embedded input x: [batch, seq, emb]. Positions past a text's length hold
         no meaning; pool() ignores them. packed=None picks packed on CUDA and padded elsewhere."""
+        chunk = self.config.chunk_length
+        if not chunk or x.size(1) <= chunk:
+            return self.run_rnn(x, lengths, packed)
+        # Long texts run as independent chunks of `chunk` tokens (Johnson & Zhang 2016): many short
+        # sequences side by side instead of a few long ones, while pooling still spans the whole text.
+        batch, seq, _ = x.shape
+        chunks = -(-seq // chunk)
+        x = F.pad(x, (0, 0, 0, chunks * chunk - seq)).reshape(batch * chunks, chunk, -1)  # [batch * chunks, chunk, emb]
+        starts = torch.arange(chunks) * chunk
+        chunk_lengths = (lengths.cpu().unsqueeze(1) - starts).clamp(0, chunk).reshape(-1)  # [batch * chunks]
+        real = (chunk_lengths > 0).nonzero().squeeze(1)  # chunks past a text's end are skipped
+        on_device = real.to(x.device, non_blocking=True)
+        output = self.run_rnn(x[on_device], chunk_lengths[real], packed)  # [real chunks, chunk, dirs * hidden]
+        whole = output.new_zeros(batch * chunks, chunk, output.size(2)).index_copy(0, on_device, output)
+        return whole.reshape(batch, chunks * chunk, -1)[:, :seq]
+
+    def run_rnn(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None) -> torch.Tensor:
         if packed is None:
             packed = x.is_cuda
         if packed:
