@@ -67,34 +67,6 @@ def test_an_existing_run_is_not_overwritten_without_force(trained_run, sentiment
     assert (trained_run / "model.safetensors").read_bytes() == before
 
 
-def test_resume_after_an_interruption_matches_an_uninterrupted_run(sentiment_files, tmp_path, monkeypatch):
-    import textrnn.train
-
-    common = ["train", "--train-file", str(sentiment_files["train"]), "--epochs", "3", "--seed", "7", *TINY_MODEL]
-    assert main([*common, "--output", str(tmp_path / "straight")]) == 0
-
-    real_run_epoch = textrnn.train.run_epoch
-
-    def interrupted_in_epoch_3(*args, **kwargs):
-        if kwargs.get("epoch", args[-1]) == 3:
-            raise KeyboardInterrupt
-        return real_run_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(textrnn.train, "run_epoch", interrupted_in_epoch_3)
-    assert main([*common, "--output", str(tmp_path / "resumed")]) == 0  # Ctrl-C: evaluates the best so far
-    monkeypatch.setattr(textrnn.train, "run_epoch", real_run_epoch)
-    assert main(["train", "--resume", "--output", str(tmp_path / "resumed"), "--no-progress"]) == 0
-
-    def history(run):
-        return [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-
-    straight, resumed = history("straight"), history("resumed")
-    assert [row["epoch"] for row in resumed] == [1, 2, 3]
-    for a, b in zip(straight, resumed):
-        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-6)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
-
-
 def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_files, tmp_path, capsys):
     vectors = tmp_path / "vectors.txt"
     vectors.write_text("".join(f"{word} " + " ".join(["0.5"] * 16) + "\n" for word in ["great", "awful", "zebra"]))

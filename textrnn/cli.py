@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--force", action="store_true", help="replace an existing run in --output")
     train.add_argument("--resume", nargs="?", const="auto", metavar="DIR",
                        help="continue an interrupted run (default: --output's last/ checkpoint)")
+    train.add_argument("--checkpoint-every", type=float, default=d.checkpoint_every, metavar="SECONDS",
+                       help="save a resumable checkpoint this often within an epoch (0: at epoch ends only)")
     group = train.add_argument_group("tokenizer")
     group.add_argument("--tokenizer", choices=("word", "bpe"), default=d.tokenizer)
     group.add_argument("--vocab-size", type=int, default=d.vocab_size)
@@ -99,8 +101,8 @@ def run_train(args) -> int:
     from .train import train
 
     values = {key: value for key, value in vars(args).items() if key != "command"}
-    train(TrainConfig.from_dict(values))
-    return 0
+    summary = train(TrainConfig.from_dict(values))
+    return 130 if summary["interrupted"] else 0  # stopped by Ctrl-C: a resumable run, not a finished one
 
 
 def run_evaluate(args) -> int:
