@@ -6,6 +6,7 @@ import json
 import pytest
 from conftest import TINY_MODEL
 
+import textrnn
 from textrnn.cli import main
 
 
@@ -32,12 +33,45 @@ def test_evaluate_reproduces_the_training_report(trained_run, sentiment_files, c
     assert again["accuracy"] == json.loads((trained_run / "eval_report.json").read_text())["accuracy"]
 
 
+def stdin_of(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
 def test_predict_prints_json_lines(trained_run, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("a superb and charming film\na dreadful dull film\n"))
+    stdin_of(monkeypatch, b"a superb and charming film\na dreadful dull film\n")
     assert main(["predict", str(trained_run), "brilliant", "-", "--top-k", "0"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and all(len(ranked) == 2 for ranked in lines)
     assert [ranked[0]["label"] for ranked in lines] == ["pos", "pos", "neg"]
+
+
+def test_predict_gives_every_odd_but_valid_line_a_prediction(trained_run, capsys, monkeypatch):
+    lines = ["\ufeffsuperb", "", "   ", "\x00\x1b[31mawful\x1b[0m", "😀 great 👍🏽", "סרט נהדר مرحبا", "charming\r",
+             "great " * 200_000]  # a byte order mark, blank lines, control characters, emoji, RTL, CRLF, 1.2 MB
+    stdin_of(monkeypatch, "\n".join(lines).encode("utf-8"))
+    assert main(["predict", str(trained_run), "-"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(results) == len(lines) and all(result["label"] in ("neg", "pos") for result in results)
+    assert results[0]["label"] == results[6]["label"] == results[7]["label"] == "pos"
+    assert results[0] == textrnn.classify_text("superb", str(trained_run))  # the byte order mark is not text
+
+
+def test_predict_names_the_line_that_is_not_utf8_after_printing_the_lines_before_it(trained_run, capsys,
+                                                                                      monkeypatch):
+    stdin_of(monkeypatch, b"superb\nawful\ncaf\xe9 au lait\ngreat\n")  # line 3 is Latin-1
+    assert main(["predict", str(trained_run), "-"]) == 2
+    captured = capsys.readouterr()
+    assert [json.loads(line)["label"] for line in captured.out.splitlines()] == ["pos", "neg"]
+    assert captured.err.strip() == ("textrnn predict: error: stdin line 3 is not valid UTF-8: byte 0xe9 at byte "
+                                    "position 3; convert the input to UTF-8 (iconv -f LATIN1 -t UTF-8, say)")
+
+
+def test_predict_names_the_argument_that_is_not_utf8(trained_run, capsys):
+    import os
+
+    not_utf8 = os.fsdecode(b"caf\xe9")  # how Python passes such an argument on: a lone surrogate
+    assert main(["predict", str(trained_run), "great", not_utf8]) == 2
+    assert "argument 2 is not valid UTF-8: byte 0xe9" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("argv,message", [
