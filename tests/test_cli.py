@@ -108,6 +108,41 @@ def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_
             "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]
     assert main(argv) == 0
     assert "embeddings: 2 of " in capsys.readouterr().out  # great and awful are in the vocabulary, zebra is not
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
     wrong_dimension = [*argv[:-len(TINY_MODEL)], "--force", *TINY_MODEL[2:], "--embedding-dim", "8"]
     assert main(wrong_dimension) == 2
     assert "embedding dimension is 8" in capsys.readouterr().err
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before  # read before the old run is replaced
+
+
+BAD_DATA = {  # name: (train.csv rows, test.csv rows, extra flags, the error)
+    "null text": ("text,label\n{rows}\n,pos\n", None, [], "train split, row 600: the text in column 'text' is missing"),
+    "misnamed label column": ("{train}", None, ["--label-column", "stars"], "label column 'stars' not found; the data "
+                              "has columns: text, label"),
+    "no text column": ("words,score\n{rows}", None, [], "no text column found among words, score; name it with "
+                       "--text-column"),
+    "label unseen in training": ("{train}", "text,label\ngreat,pos\nfine,maybe\n", [],
+                                 "test split, row 1: label 'maybe' in column 'label' is not one of the labels seen in "
+                                 "training ['neg', 'pos']"),
+    "empty test split": ("{train}", "text,label\n", [], "test.csv has no rows below its header"),
+    "NaN word vectors": ("{train}", None, ["--embeddings", "{vectors}"], "vectors.txt, line 2: the vector of 'awful' has "
+                         "values that are not finite float32 numbers"),
+}
+
+
+@pytest.mark.parametrize("train,test,flags,message", BAD_DATA.values(), ids=BAD_DATA.keys())
+def test_bad_data_is_one_line_naming_it_and_writes_nothing(train, test, flags, message, sentiment_files, tmp_path,
+                                                          capsys):
+    good_rows = sentiment_files["train"].read_text().split("\n", 1)[1].strip()
+    values = {"train": sentiment_files["train"].read_text(), "rows": good_rows, "vectors": tmp_path / "vectors.txt"}
+    (tmp_path / "vectors.txt").write_text("great " + " ".join(["0.5"] * 16) + "\nawful " + " ".join(["nan"] * 16))
+    (tmp_path / "train.csv").write_text(train.format(**values))
+    argv = ["train", "--train-file", str(tmp_path / "train.csv"), "--output", str(tmp_path / "run"),
+            *[flag.format(**values) for flag in flags], *TINY_MODEL]
+    if test is not None:
+        (tmp_path / "test.csv").write_text(test)
+        argv += ["--test-file", str(tmp_path / "test.csv")]
+    assert main(argv) == 2
+    error = capsys.readouterr().err
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()
