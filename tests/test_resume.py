@@ -138,3 +138,14 @@ def test_a_nan_loss_stops_training_naming_the_step_and_keeps_the_last_good_check
         tensors, _ = read_safetensors(output / "last" / STATE_FILE)
         assert all(torch.isfinite(tensor).all() for tensor in tensors.values() if tensor.is_floating_point())
     assert not (output / "model.safetensors").exists() and not (output / "metrics.jsonl").exists()
+
+
+def test_a_damaged_checkpoint_is_named_when_resuming(straight_run, tmp_path, capsys):
+    import shutil
+
+    run = shutil.copytree(straight_run, tmp_path / "run")
+    state = run / "last" / STATE_FILE
+    state.write_bytes(state.read_bytes()[:-50])
+    assert main(["train", "--resume", "--output", str(run), "--no-progress"]) == 2
+    error = capsys.readouterr().err
+    assert f"{state}: cannot read the weights (damaged or truncated?)" in error and len(error.splitlines()) == 1
