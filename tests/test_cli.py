@@ -74,6 +74,17 @@ def test_predict_names_the_argument_that_is_not_utf8(trained_run, capsys):
     assert "argument 2 is not valid UTF-8: byte 0xe9" in capsys.readouterr().err
 
 
+def test_predict_into_a_closed_pipe_stops_quietly(trained_run, monkeypatch, capsys):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `textrnn predict ... | head -1` once head has its line
+    with open(write_end, "w") as closed_pipe:
+        monkeypatch.setattr("sys.stdout", closed_pipe)
+        assert main(["predict", str(trained_run), "great"]) == 141
+    assert capsys.readouterr().err == ""
+
+
 @pytest.mark.parametrize("argv,message", [
     (["train", "--train-file", "missing.csv", "--output", "{tmp}/run"], "no such file"),
     (["train", "--dataset", "./nowhere", "--output", "{tmp}/run"], "no such dataset directory"),

@@ -184,6 +184,11 @@ def main(argv=None) -> int:
     runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
     try:
         return runners[args.command](args)
+    except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # else the flush at exit fails on the closed pipe once more
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
     except (TextRNNError, ValueError, TypeError, OSError) as error:  # OSError: a missing file, a full disk
         if os.environ.get("TEXTRNN_DEBUG"):
             raise
