@@ -149,3 +149,34 @@ def test_a_damaged_checkpoint_is_named_when_resuming(straight_run, tmp_path, cap
     assert main(["train", "--resume", "--output", str(run), "--no-progress"]) == 2
     error = capsys.readouterr().err
     assert f"{state}: cannot read the weights (damaged or truncated?)" in error and len(error.splitlines()) == 1
+
+
+def test_the_loss_watch_names_the_first_bad_step_even_when_it_reads_losses_late():
+    import torch
+
+    from textrnn.errors import NonFiniteLossError
+    from textrnn.train import LossWatch
+
+    def step(number):
+        return {"epoch": 2, "step": number, "steps": 9, "lengths": torch.tensor([3, 5])}
+
+    watch = LossWatch(check_every=4)  # as on CUDA, where each read waits for the GPU
+    for number, (loss, grad_norm) in enumerate([(0.7, 1.0), (float("nan"), 1.0), (0.6, float("inf"))], start=1):
+        watch.add(torch.tensor(loss), torch.tensor(grad_norm), step(number))  # three of four: nothing read yet
+    with pytest.raises(NonFiniteLossError, match=r"^epoch 2, step 2 of 9 \(a batch of 2 texts of 3 to 5 tokens: "
+                                                 r"ids of shape \[2, 5\]\): the loss is nan$"):
+        watch.add(torch.tensor(0.5), torch.tensor(1.0), step(4))
+    watch.add(torch.tensor(0.5), torch.tensor(float("inf")), step(5))
+    with pytest.raises(NonFiniteLossError, match="step 5 of 9 .*: the gradient norm is inf"):
+        watch.check()  # before a checkpoint or at the epoch's end
+
+
+def test_resume_rewrites_the_metrics_that_a_kill_cut_short(straight_run, tmp_path):
+    import shutil
+
+    run = shutil.copytree(straight_run, tmp_path / "run")
+    metrics = run / "metrics.jsonl"
+    # killed after the last epoch's checkpoint, before its metrics row was written
+    metrics.write_text(metrics.read_text().splitlines(keepends=True)[0])
+    assert main(["train", "--resume", "--output", str(run), "--no-progress"]) == 0
+    assert_same_results(run, straight_run)

@@ -5,7 +5,8 @@
 
 A run's output directory:
     config.json, model.safetensors, tokenizer.json   the best model (by the validation metric)
-    last/                                            the last epoch's model plus training_state.safetensors (--resume)
+    last/                                            the last epoch's model plus training_state.safetensors, the
+                                                     latest checkpoint (epoch ends, --checkpoint-every, Ctrl-C)
     train_config.json, metrics.jsonl, training_curves.png
     eval_report.json, eval_report.md, confusion_matrix.png, roc_curve.png, errors.jsonl  on the test split
 """
