@@ -136,14 +136,16 @@ BAD_DATA = {  # name: (train.csv rows, test.csv rows, extra flags, the error)
                                  "test split, row 1: label 'maybe' in column 'label' is not one of the labels seen in "
                                  "training ['neg', 'pos']"),
     "empty test split": ("{train}", "text,label\n", [], "test.csv has no rows below its header"),
-    "NaN word vectors": ("{train}", None, ["--embeddings", "{vectors}"], "vectors.txt, line 2: the vector of 'awful' has "
-                         "values that are not finite float32 numbers"),
+    "ragged csv": ("text,label\ngood,pos\nbad,neg,extra\n", None, [], "train.csv: could not be read as csv: Error "
+                   "tokenizing data. C error: Expected 2 fields in line 3, saw 3"),
+    "NaN word vectors": ("{train}", None, ["--embeddings", "{vectors}"],
+                         "vectors.txt, line 2: the vector of 'awful' has values that are not finite float32 numbers"),
 }
 
 
 @pytest.mark.parametrize("train,test,flags,message", BAD_DATA.values(), ids=BAD_DATA.keys())
 def test_bad_data_is_one_line_naming_it_and_writes_nothing(train, test, flags, message, sentiment_files, tmp_path,
-                                                          capsys):
+                                                          capfd):
     good_rows = sentiment_files["train"].read_text().split("\n", 1)[1].strip()
     values = {"train": sentiment_files["train"].read_text(), "rows": good_rows, "vectors": tmp_path / "vectors.txt"}
     (tmp_path / "vectors.txt").write_text("great " + " ".join(["0.5"] * 16) + "\nawful " + " ".join(["nan"] * 16))
@@ -154,6 +156,6 @@ def test_bad_data_is_one_line_naming_it_and_writes_nothing(train, test, flags, m
         (tmp_path / "test.csv").write_text(test)
         argv += ["--test-file", str(tmp_path / "test.csv")]
     assert main(argv) == 2
-    error = capsys.readouterr().err
+    error = capfd.readouterr().err  # capfd: datasets logs to the stderr it found at import, past capsys
     assert message in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()

@@ -135,8 +135,8 @@ def texts(count: int) -> list[str]:
 
 
 @pytest.mark.parametrize("rows,message", [
-    ({"text": [*texts(9), None], "label": [0, 1] * 5}, "train split, row 9: the text in column 'text' is missing (null)"),
-    ({"text": [*texts(4), "", *texts(5)], "label": [0, 1] * 5}, "train split, row 4: the text in column 'text' is empty"),
+    ({"text": [*texts(9), None], "label": [0, 1] * 5}, "train split, row 9: the text in column 'text' is missing"),
+    ({"text": [*texts(4), "", *texts(5)], "label": [0, 1] * 5}, "row 4: the text in column 'text' is empty"),
     ({"text": [*texts(2), " \n\t", *texts(7)], "label": [0, 1] * 5}, "row 2: the text in column 'text' is empty"),
     ({"text": list(range(10)), "label": [0, 1] * 5}, "train split, row 0: column 'text' holds int, not text"),
     ({"text": texts(10), "label": [0, 1, None, *[0, 1] * 3, 1]}, "train split, row 2: no label (empty or null)"),
@@ -184,8 +184,8 @@ def test_integer_labels_with_a_missing_value_keep_integer_names(tmp_path):
     ("train.parquet", b"text,label\ngood,1\n", "train.parquet is not a parquet file (it starts with b'text,label"),
     ("train.csv", "text,label\ncaf\xe9,1\nok,0\n".encode("latin-1"),
      "train.csv: could not be read as csv: 'utf-8' codec can't decode byte 0xe9"),
-    ("train.csv", b"text,label\na,1\nb,0,extra\n", "train.csv: could not be read as csv: Error tokenizing data. C error: "
-                                                   "Expected 2 fields in line 3, saw 3"),
+    ("train.csv", b"text,label\na,1\nb,0,extra\n",
+     "train.csv: could not be read as csv: Error tokenizing data. C error: Expected 2 fields in line 3, saw 3"),
     ("train.json", b"{not json", "train.json: could not be read as json: JSON parse error"),
 ])
 def test_a_file_that_is_not_what_its_extension_says_is_named(tmp_path, name, content, message):

@@ -72,7 +72,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(straight_run, sentime
     assert not list(output.rglob(".*.tmp"))  # no temporary file of a write the kill cut short is left
 
 
-@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_ctrl_c_in_the_first_epoch_saves_a_checkpoint_and_says_how_to_resume(
         stop_signal, straight_run, sentiment_files, tmp_path, monkeypatch, capsys):
     output = tmp_path / "stopped"
@@ -140,15 +140,31 @@ def test_a_nan_loss_stops_training_naming_the_step_and_keeps_the_last_good_check
     assert not (output / "model.safetensors").exists() and not (output / "metrics.jsonl").exists()
 
 
-def test_a_damaged_checkpoint_is_named_when_resuming(straight_run, tmp_path, capsys):
+def truncate(path):
+    path.write_bytes(path.read_bytes()[:-50])
+
+
+def drop_a_weight(path):
+    import safetensors.torch
+
+    tensors, metadata = read_safetensors(path)
+    del tensors["model.head.bias"]
+    safetensors.torch.save_file(tensors, path, metadata=metadata)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (truncate, "{state}: cannot read the weights (damaged or truncated?)"),
+    (drop_a_weight, "{state} does not fit this run's model and optimizer: Error(s) in loading state_dict"),
+])
+def test_a_damaged_checkpoint_is_named_when_resuming(damage, message, straight_run, tmp_path, capsys):
     import shutil
 
     run = shutil.copytree(straight_run, tmp_path / "run")
     state = run / "last" / STATE_FILE
-    state.write_bytes(state.read_bytes()[:-50])
+    damage(state)
     assert main(["train", "--resume", "--output", str(run), "--no-progress"]) == 2
     error = capsys.readouterr().err
-    assert f"{state}: cannot read the weights (damaged or truncated?)" in error and len(error.splitlines()) == 1
+    assert message.format(state=state) in error and len(error.splitlines()) == 1
 
 
 def test_the_loss_watch_names_the_first_bad_step_even_when_it_reads_losses_late():

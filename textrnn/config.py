@@ -68,7 +68,8 @@ class TrainConfig:
         if not 0 < self.validation_size < 1:
             raise ValueError(f"validation_size must be between 0 and 1, got {self.validation_size}")
         if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, got {self.checkpoint_every}")
+            raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
+                             f"got {self.checkpoint_every}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         self.tokenizer_config()  # validate those settings before any work starts

@@ -100,7 +100,8 @@ def check_file_content(path: Path, file_format: str) -> None:
                         ("; rename it to .parquet" if actual == "a parquet file" else ""))
     if b"\x00" in head:
         raise DataError(f"{path} is not {file_format} text: it holds NUL bytes (binary, or UTF-16 text?)")
-    if file_format == "csv" and len(head) < SNIFF_BYTES and len([line for line in head.splitlines() if line.strip()]) < 2:
+    whole_file = len(head) < SNIFF_BYTES
+    if file_format == "csv" and whole_file and len([line for line in head.splitlines() if line.strip()]) < 2:
         raise DataError(f"{path} has no rows below its header")
 
 

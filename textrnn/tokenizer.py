@@ -125,7 +125,8 @@ def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int):
             try:
                 vector = np.asarray(parts[1:], dtype=np.float32)
             except ValueError as error:
-                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} is not numbers ({error})") from None
+                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} is not numbers "
+                                 f"({error})") from None
             if not np.isfinite(vector).all():  # NaN, inf, or too large for float32: training would give NaN
                 raise ValueError(f"{path}, line {line_number}: the vector of {word!r} has values that are not "
                                  "finite float32 numbers")
