@@ -1,7 +1,9 @@
 import json
+import pickle
 import shutil
 
 import pytest
+import safetensors.torch
 import torch
 
 from textrnn.batching import collate
@@ -64,6 +66,8 @@ def test_truncated_weights_are_reported(model_dir):
     (lambda c: c["model"].update(cell="lstm"), "does not match config.json"),
     (lambda c: c.update(format_version=FORMAT_VERSION + 1), "newer than this textrnn"),
     (lambda c: c["model"].update(cell="transformer"), "invalid model settings"),
+    # 180 TB of embeddings: refused by comparing shapes on the meta device, before anything is allocated
+    (lambda c: c["model"].update(embedding_dim=10**12), r"embedding.weight has shape \[\d+, 8\], the config implies"),
 ])
 def test_a_config_that_disagrees_is_reported(model_dir, change, message):
     path = model_dir[0] / "config.json"
@@ -98,3 +102,100 @@ def test_training_state_round_trips(model_dir, tmp_path):
     assert fresh_scheduler.get_last_lr() == scheduler.get_last_lr()
     for key, value in optimizer.state_dict()["state"][0].items():
         assert torch.equal(torch.as_tensor(fresh_optimizer.state_dict()["state"][0][key]), torch.as_tensor(value))
+
+
+class Planted:
+    """Unpickling this creates `path`: what a hostile pytorch_model.bin could do (run any code)."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return open, (self.path, "w")
+
+
+def plant_code(directory, marker):
+    payload = pickle.dumps(Planted(marker))
+    for name in ("pytorch_model.bin", "model.pt", "training_args.pkl"):
+        (directory / name).write_bytes(payload)
+    for name in ("__init__.py", "modeling.py"):
+        (directory / name).write_text(f"open({str(marker)!r}, 'w')\n")
+    return payload
+
+
+def test_planted_pickles_and_python_files_are_never_run(model_dir, tmp_path):
+    directory, model, tokenizer = model_dir
+    marker = tmp_path / "code-ran"
+    payload = plant_code(directory, marker)
+    pickle.loads(payload)  # the plant is live: unpickling it does create the marker
+    assert marker.exists()
+    marker.unlink()
+
+    loaded, loaded_tokenizer, _ = load_model_dir(directory)
+    assert torch.equal(logits_of(loaded, loaded_tokenizer), logits_of(model, tokenizer))
+    (directory / "model.safetensors").unlink()  # a pickle standing in for the weights is named, not read
+    with pytest.raises(ModelDirError, match="missing model.safetensors .*; model.pt, pytorch_model.bin, "
+                                            "training_args.pkl are not read: pickle files can run code"):
+        load_model_dir(directory)
+    (directory / "model.safetensors").write_bytes(payload)  # a pickle under the safetensors name
+    with pytest.raises(ModelDirError, match="model.safetensors: cannot read the weights"):
+        load_model_dir(directory)
+    assert not marker.exists()
+
+
+def rewrite_weights(directory, change):
+    path = directory / "model.safetensors"
+    weights = safetensors.torch.load_file(path)
+    change(weights)
+    safetensors.torch.save_file(weights, path)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda w: w["head.bias"].fill_(float("nan")), "model.safetensors: head.bias holds NaN or infinite values"),
+    (lambda w: w["rnn.weight_hh_l0"].fill_(float("inf")), "rnn.weight_hh_l0 holds NaN or infinite values"),
+    (lambda w: w.update({"head.bias": torch.zeros(2, dtype=torch.int64)}), "head.bias holds torch.int64, not floating"),
+    (lambda w: w.update({"head.bias": torch.zeros(3)}), r"head.bias has shape \[3\], the config implies \[2\]"),
+    (lambda w: w.pop("head.bias"), r"missing tensors \['head.bias'\]"),
+    (lambda w: w.update({"extra": torch.zeros(1)}), r"unexpected tensors \['extra'\]"),
+])
+def test_weights_that_disagree_or_are_not_finite_are_named(model_dir, change, message):
+    rewrite_weights(model_dir[0], change)
+    with pytest.raises(ModelDirError, match=message):
+        load_model_dir(model_dir[0])
+
+
+@pytest.mark.parametrize("text,message", [
+    ("[" * 100_000 + "]" * 100_000, "cannot read the model config: RecursionError"),
+    ("not json", "cannot read the model config: JSONDecodeError"),
+    ('{"format": "pickle"}', "not a textrnn model config"),
+])
+def test_a_config_json_that_is_not_one_is_named(model_dir, text, message):
+    (model_dir[0] / "config.json").write_text(text)
+    with pytest.raises(ModelDirError, match=message):
+        load_model_dir(model_dir[0])
+
+
+@pytest.mark.parametrize("labels,message", [
+    ([0, 1], "labels must be distinct strings"),
+    (["pos", "pos"], "labels must be distinct strings"),
+    ("neg,pos", "no labels for 2 classes"),
+])
+def test_labels_in_config_json_must_be_distinct_strings(model_dir, labels, message):
+    path = model_dir[0] / "config.json"
+    config = json.loads(path.read_text())
+    path.write_text(json.dumps({**config, "labels": labels}))
+    with pytest.raises(ModelDirError, match=message):
+        load_model_dir(model_dir[0])
+
+
+def test_a_tokenizer_json_that_does_not_fit_is_named(model_dir):
+    path = model_dir[0] / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    vocab = tokenizer["model"]["vocab"]
+    vocab["[PAD]"], vocab["[UNK]"] = vocab["[UNK]"], vocab["[PAD]"]
+    path.write_text(json.dumps(tokenizer))
+    with pytest.raises(ModelDirError, match=r"tokenizer.json: cannot load the tokenizer: .*\[PAD\] must have id 0"):
+        load_model_dir(model_dir[0])
+    path.write_text(path.read_text()[:100])
+    with pytest.raises(ModelDirError, match="tokenizer.json: cannot load the tokenizer"):
+        load_model_dir(model_dir[0])

@@ -6,6 +6,7 @@ import json
 import pytest
 from conftest import TINY_MODEL
 
+import textrnn
 from textrnn.cli import main
 
 
@@ -34,12 +35,56 @@ def test_evaluate_reproduces_the_training_report(trained_run, sentiment_files, c
     assert again["accuracy"] == json.loads((trained_run / "eval_report.json").read_text())["accuracy"]
 
 
+def stdin_of(monkeypatch, data: bytes) -> None:
+    monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(data)))
+
+
 def test_predict_prints_json_lines(trained_run, capsys, monkeypatch):
-    monkeypatch.setattr("sys.stdin", io.StringIO("a superb and charming film\na dreadful dull film\n"))
+    stdin_of(monkeypatch, b"a superb and charming film\na dreadful dull film\n")
     assert main(["predict", str(trained_run), "brilliant", "-", "--top-k", "0"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(lines) == 3 and all(len(ranked) == 2 for ranked in lines)
     assert [ranked[0]["label"] for ranked in lines] == ["pos", "pos", "neg"]
+
+
+def test_predict_gives_every_odd_but_valid_line_a_prediction(trained_run, capsys, monkeypatch):
+    lines = ["\ufeffsuperb", "", "   ", "\x00\x1b[31mawful\x1b[0m", "😀 great 👍🏽", "סרט נהדר مرحبا", "charming\r",
+             "great " * 200_000]  # a byte order mark, blank lines, control characters, emoji, RTL, CRLF, 1.2 MB
+    stdin_of(monkeypatch, "\n".join(lines).encode("utf-8"))
+    assert main(["predict", str(trained_run), "-"]) == 0
+    results = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(results) == len(lines) and all(result["label"] in ("neg", "pos") for result in results)
+    assert results[0]["label"] == results[6]["label"] == results[7]["label"] == "pos"
+    assert results[0] == textrnn.classify_text("superb", str(trained_run))  # the byte order mark is not text
+
+
+def test_predict_names_the_line_that_is_not_utf8_after_printing_the_lines_before_it(trained_run, capsys,
+                                                                                      monkeypatch):
+    stdin_of(monkeypatch, b"superb\nawful\ncaf\xe9 au lait\ngreat\n")  # line 3 is Latin-1
+    assert main(["predict", str(trained_run), "-"]) == 2
+    captured = capsys.readouterr()
+    assert [json.loads(line)["label"] for line in captured.out.splitlines()] == ["pos", "neg"]
+    assert captured.err.strip() == ("textrnn predict: error: stdin line 3 is not valid UTF-8: byte 0xe9 at byte "
+                                    "position 3; convert the input to UTF-8 (iconv -f LATIN1 -t UTF-8, say)")
+
+
+def test_predict_names_the_argument_that_is_not_utf8(trained_run, capsys):
+    import os
+
+    not_utf8 = os.fsdecode(b"caf\xe9")  # how Python passes such an argument on: a lone surrogate
+    assert main(["predict", str(trained_run), "great", not_utf8]) == 2
+    assert "argument 2 is not valid UTF-8: byte 0xe9" in capsys.readouterr().err
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(trained_run, monkeypatch, capsys):
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # as `textrnn predict ... | head -1` once head has its line
+    with open(write_end, "w") as closed_pipe:
+        monkeypatch.setattr("sys.stdout", closed_pipe)
+        assert main(["predict", str(trained_run), "great"]) == 141
+    assert capsys.readouterr().err == ""
 
 
 @pytest.mark.parametrize("argv,message", [
@@ -69,34 +114,6 @@ def test_an_existing_run_is_not_overwritten_without_force(trained_run, sentiment
     assert (trained_run / "model.safetensors").read_bytes() == before
 
 
-def test_resume_after_an_interruption_matches_an_uninterrupted_run(sentiment_files, tmp_path, monkeypatch):
-    import textrnn.train
-
-    common = ["train", "--train-file", str(sentiment_files["train"]), "--epochs", "3", "--seed", "7", *TINY_MODEL]
-    assert main([*common, "--output", str(tmp_path / "straight")]) == 0
-
-    real_run_epoch = textrnn.train.run_epoch
-
-    def interrupted_in_epoch_3(*args, **kwargs):
-        if kwargs.get("epoch", args[-1]) == 3:
-            raise KeyboardInterrupt
-        return real_run_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(textrnn.train, "run_epoch", interrupted_in_epoch_3)
-    assert main([*common, "--output", str(tmp_path / "resumed")]) == 0  # Ctrl-C: evaluates the best so far
-    monkeypatch.setattr(textrnn.train, "run_epoch", real_run_epoch)
-    assert main(["train", "--resume", "--output", str(tmp_path / "resumed"), "--no-progress"]) == 0
-
-    def history(run):
-        return [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
-
-    straight, resumed = history("straight"), history("resumed")
-    assert [row["epoch"] for row in resumed] == [1, 2, 3]
-    for a, b in zip(straight, resumed):
-        assert a["valid_loss"] == pytest.approx(b["valid_loss"], rel=1e-6)
-        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-6)
-
-
 def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_files, tmp_path, capsys):
     vectors = tmp_path / "vectors.txt"
     vectors.write_text("".join(f"{word} " + " ".join(["0.5"] * 16) + "\n" for word in ["great", "awful", "zebra"]))
@@ -104,6 +121,43 @@ def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_
             "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]
     assert main(argv) == 0
     assert "embeddings: 2 of " in capsys.readouterr().out  # great and awful are in the vocabulary, zebra is not
+    before = (tmp_path / "run" / "model.safetensors").read_bytes()
     wrong_dimension = [*argv[:-len(TINY_MODEL)], "--force", *TINY_MODEL[2:], "--embedding-dim", "8"]
     assert main(wrong_dimension) == 2
     assert "embedding dimension is 8" in capsys.readouterr().err
+    assert (tmp_path / "run" / "model.safetensors").read_bytes() == before  # read before the old run is replaced
+
+
+BAD_DATA = {  # name: (train.csv rows, test.csv rows, extra flags, the error)
+    "null text": ("text,label\n{rows}\n,pos\n", None, [], "train split, row 600: the text in column 'text' is missing"),
+    "misnamed label column": ("{train}", None, ["--label-column", "stars"], "label column 'stars' not found; the data "
+                              "has columns: text, label"),
+    "no text column": ("words,score\n{rows}", None, [], "no text column found among words, score; name it with "
+                       "--text-column"),
+    "label unseen in training": ("{train}", "text,label\ngreat,pos\nfine,maybe\n", [],
+                                 "test split, row 1: label 'maybe' in column 'label' is not one of the labels seen in "
+                                 "training ['neg', 'pos']"),
+    "empty test split": ("{train}", "text,label\n", [], "test.csv has no rows below its header"),
+    "ragged csv": ("text,label\ngood,pos\nbad,neg,extra\n", None, [], "train.csv: could not be read as csv: Error "
+                   "tokenizing data. C error: Expected 2 fields in line 3, saw 3"),
+    "NaN word vectors": ("{train}", None, ["--embeddings", "{vectors}"],
+                         "vectors.txt, line 2: the vector of 'awful' has values that are not finite float32 numbers"),
+}
+
+
+@pytest.mark.parametrize("train,test,flags,message", BAD_DATA.values(), ids=BAD_DATA.keys())
+def test_bad_data_is_one_line_naming_it_and_writes_nothing(train, test, flags, message, sentiment_files, tmp_path,
+                                                          capfd):
+    good_rows = sentiment_files["train"].read_text().split("\n", 1)[1].strip()
+    values = {"train": sentiment_files["train"].read_text(), "rows": good_rows, "vectors": tmp_path / "vectors.txt"}
+    (tmp_path / "vectors.txt").write_text("great " + " ".join(["0.5"] * 16) + "\nawful " + " ".join(["nan"] * 16))
+    (tmp_path / "train.csv").write_text(train.format(**values))
+    argv = ["train", "--train-file", str(tmp_path / "train.csv"), "--output", str(tmp_path / "run"),
+            *[flag.format(**values) for flag in flags], *TINY_MODEL]
+    if test is not None:
+        (tmp_path / "test.csv").write_text(test)
+        argv += ["--test-file", str(tmp_path / "test.csv")]
+    assert main(argv) == 2
+    error = capfd.readouterr().err  # capfd: datasets logs to the stderr it found at import, past capsys
+    assert message in error and len(error.strip().splitlines()) == 1
+    assert not (tmp_path / "run").exists()

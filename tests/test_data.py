@@ -1,4 +1,5 @@
 import json
+import re
 import time
 
 import pytest
@@ -69,7 +70,8 @@ def test_labels_map_by_name_onto_a_models_labels():
     raw = DatasetDict({"test": Dataset.from_dict({"text": ["a", "b"], "label": ["pos", "neg"]})})
     split = prepare_split(raw, "test", None, None, ["neg", "pos"])
     assert split["label"] == [1, 0]
-    with pytest.raises(DataError, match="'maybe'.*not one of the known labels"):
+    with pytest.raises(DataError, match="test split, row 0: label 'maybe' in column 'label' is not one of the labels "
+                                         r"seen in training \['neg', 'pos'\]"):
         raw = DatasetDict({"test": Dataset.from_dict({"text": ["a"], "label": ["maybe"]})})
         prepare_split(raw, "test", None, None, ["neg", "pos"])
 
@@ -126,3 +128,70 @@ def test_a_local_dataset_directory_loads_and_a_broken_one_is_a_clear_error(tmp_p
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="could not load dataset"):
         load_splits(str(tmp_path / "empty"))
+
+
+def texts(count: int) -> list[str]:
+    return [f"text number {i}" for i in range(count)]
+
+
+@pytest.mark.parametrize("rows,message", [
+    ({"text": [*texts(9), None], "label": [0, 1] * 5}, "train split, row 9: the text in column 'text' is missing"),
+    ({"text": [*texts(4), "", *texts(5)], "label": [0, 1] * 5}, "row 4: the text in column 'text' is empty"),
+    ({"text": [*texts(2), " \n\t", *texts(7)], "label": [0, 1] * 5}, "row 2: the text in column 'text' is empty"),
+    ({"text": list(range(10)), "label": [0, 1] * 5}, "train split, row 0: column 'text' holds int, not text"),
+    ({"text": texts(10), "label": [0, 1, None, *[0, 1] * 3, 1]}, "train split, row 2: no label (empty or null)"),
+    ({"text": texts(10), "label": [[0], [1]] * 5}, "row 0: column 'label' holds a list, but each text needs one label"),
+    ({"text": texts(10), "label": ["pos"] * 10}, "the train split has a single label, 'pos', in column 'label'"),
+])
+def test_bad_rows_are_named(rows, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        prepare_data(DatasetDict({"train": Dataset.from_dict(rows)}))
+
+
+def test_labels_of_other_splits_must_occur_in_training():
+    names = ClassLabel(names=["world", "sports", "business"])
+    train = Dataset.from_dict({"text": texts(10), "label": [0, 1] * 5}).cast_column("label", names)
+    test = Dataset.from_dict({"text": texts(3), "label": [1, 2, 2]}).cast_column("label", names)
+    with pytest.raises(DataError, match=re.escape("test split, row 1: label 'business' in column 'label' never occurs "
+                                                  "in the train split, so the model cannot learn it (2 of the test "
+                                                  "split's 3 rows have such labels)")):
+        prepare_data(DatasetDict({"train": train, "test": test}))
+    plain = DatasetDict({"train": Dataset.from_dict({"text": texts(10), "label": [0, 1] * 5}),
+                         "validation": Dataset.from_dict({"text": texts(2), "label": [1, 7]})})
+    with pytest.raises(DataError, match="validation split, row 1: label 7 .* not one of the labels seen in training"):
+        prepare_data(plain)
+    # datasets casts without checking the range, as a parquet file's label metadata can disagree with its values
+    out_of_range = Dataset.from_dict({"text": texts(4), "label": [0, 1, 2, 5]}).cast_column("label", names)
+    with pytest.raises(DataError, match=re.escape("train split, row 3: label 5 in column 'label' is out of range for "
+                                                  "its 3 classes ['world', 'sports', 'business']")):
+        prepare_data(DatasetDict({"train": out_of_range}))
+
+
+def test_integer_labels_with_a_missing_value_keep_integer_names(tmp_path):
+    path = tmp_path / "train.csv"
+    path.write_text("text,label\n" + "".join(f"text {i},{i % 2}\n" for i in range(10)))
+    assert prepare_data(load_splits(train_file=path)).label_names == ["0", "1"]
+    floats = DatasetDict({"train": Dataset.from_dict({"text": texts(10), "label": [0.0, 1.0] * 5})})
+    assert prepare_data(floats).label_names == ["0", "1"]  # as pandas reads 0/1 once one label is missing
+
+
+@pytest.mark.parametrize("name,content,message", [
+    ("train.csv", b"", "train.csv is empty"),
+    ("train.csv", b"text,label\n", "train.csv has no rows below its header"),
+    ("train.csv", "PARQUET", "train.csv is a parquet file, not csv text; rename it to .parquet"),
+    ("train.jsonl", b"\x1f\x8b\x08\x00\x00", "train.jsonl is gzip-compressed, not json text"),
+    ("train.csv", "text,label\ngood,1\n".encode("utf-16"), "train.csv is not csv text: it holds NUL bytes"),
+    ("train.parquet", b"text,label\ngood,1\n", "train.parquet is not a parquet file (it starts with b'text,label"),
+    ("train.csv", "text,label\ncaf\xe9,1\nok,0\n".encode("latin-1"),
+     "train.csv: could not be read as csv: 'utf-8' codec can't decode byte 0xe9"),
+    ("train.csv", b"text,label\na,1\nb,0,extra\n",
+     "train.csv: could not be read as csv: Error tokenizing data. C error: Expected 2 fields in line 3, saw 3"),
+    ("train.json", b"{not json", "train.json: could not be read as json: JSON parse error"),
+])
+def test_a_file_that_is_not_what_its_extension_says_is_named(tmp_path, name, content, message):
+    if content == "PARQUET":
+        Dataset.from_list(ROWS).to_parquet(str(tmp_path / "real.parquet"))
+        content = (tmp_path / "real.parquet").read_bytes()
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(DataError, match=re.escape(message)):
+        load_splits(train_file=tmp_path / name)

@@ -1,4 +1,6 @@
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from textrnn.tokenizer import (
     PAD_ID,
@@ -83,3 +85,20 @@ def test_read_word_vectors_rejects_the_wrong_dimension(tmp_path):
     path.write_text("good 1 2 3\n")
     with pytest.raises(ValueError, match="line 1: 3 values.*dimension is 2"):
         read_word_vectors(path, {"good": 0}, dim=2)
+
+
+TOKENIZERS = {kind: train_tokenizer(CORPUS, TokenizerConfig(kind=kind, vocab_size=60, min_freq=1, max_length=8))
+              for kind in ("word", "bpe")}
+
+
+@pytest.mark.parametrize("kind", TOKENIZERS)
+@settings(max_examples=150, deadline=None)
+@given(texts=st.lists(st.text(), min_size=1, max_size=5))
+def test_any_unicode_text_encodes_to_valid_ids_alone_or_in_a_batch(kind, texts):
+    tokenizer = TOKENIZERS[kind]
+    encoded = encode_batch(tokenizer, texts)
+    assert len(encoded) == len(texts)
+    for ids in encoded:
+        assert 1 <= len(ids) <= 8  # never empty (the model needs a step), never past max_length
+        assert all(0 <= i < tokenizer.get_vocab_size() for i in ids) and PAD_ID not in ids
+    assert encoded == [encode_batch(tokenizer, [text])[0] for text in texts]

@@ -42,10 +42,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.lengths = np.asarray(lengths)
         self.batch_size, self.shuffle, self.seed, self.pool_batches = batch_size, shuffle, seed, pool_batches
-        self.num_replicas, self.rank, self.epoch = num_replicas, rank, 0
+        self.num_replicas, self.rank, self.epoch, self.skip = num_replicas, rank, 0, 0
 
-    def set_epoch(self, epoch: int) -> None:
-        self.epoch = epoch
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """The batches of `epoch`, less the first `skip` of this rank's (done before a mid-epoch checkpoint)."""
+        self.epoch, self.skip = epoch, skip
 
     def global_batches(self) -> list[np.ndarray]:
         if not self.shuffle:
@@ -66,7 +67,7 @@ class BucketBatchSampler(torch.utils.data.Sampler):
         if self.num_replicas > 1:
             padding = -len(batches) % self.num_replicas
             batches = (batches + batches[:padding])[self.rank :: self.num_replicas]
-        return (batch.tolist() for batch in batches)
+        return (batch.tolist() for batch in batches[self.skip :])
 
     def __len__(self) -> int:
         if self.shuffle:  # every pool but the last holds exactly pool_batches batches
@@ -98,5 +99,7 @@ def make_loader(encoded: EncodedSplit, batch_size: int, shuffle: bool, seed: int
                 rank: int = 0, pin_memory: bool = False) -> torch.utils.data.DataLoader:
     sampler = BucketBatchSampler(encoded.lengths, batch_size, shuffle=shuffle, seed=seed,
                                  num_replicas=num_replicas, rank=rank)
+    # A generator of its own: otherwise each new iterator draws its worker seed from the global RNG,
+    # and a run resumed mid-epoch (one iterator fewer before that point) would see other dropout masks.
     return torch.utils.data.DataLoader(encoded, batch_sampler=sampler, collate_fn=collate_examples,
-                                       pin_memory=pin_memory)
+                                       pin_memory=pin_memory, generator=torch.Generator())

@@ -27,6 +27,8 @@ from .tokenizer import TokenizerConfig, load_tokenizer
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
 STATE_FILE = "training_state.safetensors"
+# Never read: a pickle can run any code while it loads. Named in the error when one stands in for the weights.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
 
 # ----------------------------------------------------------------------------- model directories
@@ -34,30 +36,43 @@ STATE_FILE = "training_state.safetensors"
 
 def save_model_dir(directory, model: RNNClassifier, tokenizer, tokenizer_config: TokenizerConfig,
                    label_names: list[str], extra: dict | None = None) -> Path:
+    write_model_description(directory, model.config, tokenizer, tokenizer_config, label_names, extra)
+    return write_weights(directory, model)
+
+
+def write_model_description(directory, model_config: ModelConfig, tokenizer, tokenizer_config: TokenizerConfig,
+                            label_names: list[str], extra: dict | None = None) -> Path:
+    """config.json and tokenizer.json: what the weights mean. They stay the same through a training run,
+    so a run writes them once and then only replaces model.safetensors, which is one atomic file: the
+    three files agree at every moment, whenever the run is killed."""
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     config = {
         "format": "textrnn",
         "format_version": FORMAT_VERSION,
         "textrnn_version": __version__,
-        "model": model.config.to_dict(),
+        "model": model_config.to_dict(),
         "tokenizer": tokenizer_config.to_dict(),
         "labels": list(label_names),
         **(extra or {}),
     }
-    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     atomic_write(directory / TOKENIZER_FILE, tokenizer.to_str().encode())
-    atomic_write(directory / WEIGHTS_FILE, save_safetensors_bytes(weights, metadata={"format": "pt"}))
     atomic_write_json(directory / CONFIG_FILE, config)
     return directory
+
+
+def write_weights(directory, model: RNNClassifier) -> Path:
+    weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
+    atomic_write(Path(directory) / WEIGHTS_FILE, save_safetensors_bytes(weights, metadata={"format": "pt"}))
+    return Path(directory)
 
 
 def read_config(directory: Path) -> dict:
     path = directory / CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise ModelDirError(f"{path}: cannot read the model config: {error}") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
+        # RecursionError: a hostile file of deeply nested brackets
+        raise ModelDirError(f"{path}: cannot read the model config: {type(error).__name__}: {error}") from None
     if not isinstance(config, dict) or config.get("format") != "textrnn":
         raise ModelDirError(f"{path}: not a textrnn model config")
     version = config.get("format_version")
@@ -81,16 +96,19 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return tensors, metadata
 
 
-def load_model_dir(directory, device="cpu"):
-    """Load (model, tokenizer, config) from a model directory, checking that its files agree."""
-    directory = Path(directory)
+def check_files(directory: Path) -> None:
     if not directory.is_dir():
         raise ModelDirError(f"no such model directory: {directory}")
     for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
         if not (directory / name).is_file():
+            pickles = sorted(path.name for path in directory.iterdir() if path.suffix in PICKLE_SUFFIXES)
+            refused = (f"; {', '.join(pickles)} {'is' if len(pickles) == 1 else 'are'} not read: pickle files "
+                       "can run code, and textrnn loads weights from safetensors only") if pickles else ""
             raise ModelDirError(f"{directory}: missing {name} (a model directory needs "
-                                f"{CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE})")
-    config = read_config(directory)
+                                f"{CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}){refused}")
+
+
+def read_model_config(directory: Path, config: dict) -> ModelConfig:
     try:
         model_config = ModelConfig(**config["model"])
         TokenizerConfig(**config["tokenizer"])
@@ -98,8 +116,41 @@ def load_model_dir(directory, device="cpu"):
         raise ModelDirError(f"{directory / CONFIG_FILE}: invalid model settings: {error}") from None
     labels = config.get("labels")
     if not isinstance(labels, list) or len(labels) != model_config.num_classes:
-        raise ModelDirError(f"{directory / CONFIG_FILE}: {len(labels or [])} labels for "
-                            f"{model_config.num_classes} classes")
+        raise ModelDirError(f"{directory / CONFIG_FILE}: {len(labels) if isinstance(labels, list) else 'no'} "
+                            f"labels for {model_config.num_classes} classes")
+    if not all(isinstance(label, str) for label in labels) or len(set(labels)) != len(labels):
+        raise ModelDirError(f"{directory / CONFIG_FILE}: labels must be distinct strings, got {labels!r:.200}")
+    return model_config
+
+
+def check_weights(path: Path, weights: dict[str, torch.Tensor], model_config: ModelConfig) -> None:
+    """The weights must be the ones config.json describes, names and shapes, and finite; checked against
+    a model on the meta device, so a config asking for a huge model allocates nothing before it fails."""
+    with torch.device("meta"):
+        expected = {name: tuple(t.shape) for name, t in RNNClassifier(model_config).state_dict().items()}
+    missing, unexpected = sorted(expected.keys() - weights.keys()), sorted(weights.keys() - expected.keys())
+    if missing or unexpected:
+        raise ModelDirError(f"{path} does not match {CONFIG_FILE} ({model_config.cell}, {model_config.num_layers} "
+                            f"layer(s)): missing tensors {missing[:5]}, unexpected tensors {unexpected[:5]}")
+    for name, shape in expected.items():
+        tensor = weights[name]
+        if tuple(tensor.shape) != shape:
+            raise ModelDirError(f"{path} does not match {CONFIG_FILE}: {name} has shape {list(tensor.shape)}, "
+                                f"the config implies {list(shape)}")
+        if not tensor.is_floating_point():
+            raise ModelDirError(f"{path}: {name} holds {tensor.dtype}, not floating-point weights")
+        if not torch.isfinite(tensor).all():
+            raise ModelDirError(f"{path}: {name} holds NaN or infinite values")
+
+
+def load_model_dir(directory, device="cpu"):
+    """Load (model, tokenizer, config) from a model directory, checking that its files agree.
+
+    Only JSON and safetensors are read; no file of the directory is unpickled, imported or executed."""
+    directory = Path(directory)
+    check_files(directory)
+    config = read_config(directory)
+    model_config = read_model_config(directory, config)
     try:
         tokenizer = load_tokenizer(directory / TOKENIZER_FILE)
     except Exception as error:  # tokenizers raises plain Exception for a malformed file
@@ -107,12 +158,10 @@ def load_model_dir(directory, device="cpu"):
     if tokenizer.get_vocab_size() != model_config.vocab_size:
         raise ModelDirError(f"{directory}: {TOKENIZER_FILE} has {tokenizer.get_vocab_size()} tokens but "
                             f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
-    model = RNNClassifier(model_config)
     weights, _ = read_safetensors(directory / WEIGHTS_FILE)
-    try:
-        model.load_state_dict(weights, strict=True)
-    except RuntimeError as error:
-        raise ModelDirError(f"{directory / WEIGHTS_FILE} does not match {CONFIG_FILE}: {error}") from None
+    check_weights(directory / WEIGHTS_FILE, weights, model_config)
+    model = RNNClassifier(model_config)
+    model.load_state_dict(weights, strict=True)
     return model.to(device).eval(), tokenizer, config
 
 
@@ -150,17 +199,20 @@ def load_training_state(directory, model, optimizer, scheduler, scaler) -> dict:
         scaler_state = json.loads(metadata["scaler"])
     except (KeyError, json.JSONDecodeError) as error:
         raise ModelDirError(f"{path}: damaged training state metadata: {error}") from None
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-    optimizer_state: dict = {}
-    for key, value in tensors.items():
-        if key.startswith("optimizer."):
-            _, param_id, name = key.split(".", 2)
-            optimizer_state.setdefault(int(param_id), {})[name] = value
-    optimizer.load_state_dict({"state": optimizer_state, "param_groups": param_groups})
-    scheduler.load_state_dict(scheduler_state)
-    if scaler_state:
-        scaler.load_state_dict(scaler_state)
-    torch.set_rng_state(tensors["rng.torch"])
+    try:
+        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+        optimizer_state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optimizer."):
+                _, param_id, name = key.split(".", 2)
+                optimizer_state.setdefault(int(param_id), {})[name] = value
+        optimizer.load_state_dict({"state": optimizer_state, "param_groups": param_groups})
+        scheduler.load_state_dict(scheduler_state)
+        if scaler_state:
+            scaler.load_state_dict(scaler_state)
+        torch.set_rng_state(tensors["rng.torch"])
+    except (KeyError, RuntimeError, ValueError) as error:
+        raise ModelDirError(f"{path} does not fit this run's model and optimizer: {error}") from None
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return trainer_state

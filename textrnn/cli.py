@@ -10,10 +10,10 @@ directory) print one line and exit with status 2; TEXTRNN_DEBUG=1 shows the trac
 """
 
 import argparse
+import codecs
 import json
 import os
 import sys
-from itertools import islice
 from pathlib import Path
 
 from . import __version__
@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--preset", choices=("auto", *PRESETS), default=d.preset,
                        help="settings for short texts (sentences) or long ones (reviews); auto picks by the training "
                             "texts' median length. A flag given explicitly wins over its preset")
+    train.add_argument("--checkpoint-every", type=float, default=d.checkpoint_every, metavar="SECONDS",
+                       help="save a resumable checkpoint this often within an epoch (0: at epoch ends only)")
     group = train.add_argument_group("tokenizer")
     group.add_argument("--tokenizer", choices=("word", "bpe"), default=d.tokenizer)
     group.add_argument("--vocab-size", type=int, default=d.vocab_size)
@@ -123,8 +125,8 @@ def run_train(args) -> int:
     from .train import train
 
     values = {key: value for key, value in vars(args).items() if key != "command"}
-    train(TrainConfig.from_dict(values))
-    return 0
+    summary = train(TrainConfig.from_dict(values))
+    return 130 if summary["interrupted"] else 0  # stopped by Ctrl-C: a resumable run, not a finished one
 
 
 def run_evaluate(args) -> int:
@@ -144,14 +146,45 @@ def run_evaluate(args) -> int:
     return 0
 
 
+def decode_text(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise TextRNNError(f"{where} is not valid UTF-8: byte {raw[error.start]:#04x} at byte position "
+                           f"{error.start}; convert the input to UTF-8 (iconv -f LATIN1 -t UTF-8, say)") from None
+
+
 def read_texts(texts: list[str]):
-    """The command-line texts, with '-' replaced by stdin's lines (read lazily, so output streams)."""
-    for text in texts:
-        if text == "-":
-            for line in sys.stdin:
-                yield line.rstrip("\r\n")
-        else:
-            yield text
+    """The command-line texts, with '-' replaced by stdin's lines (read lazily, so output streams).
+
+    stdin is read as bytes and decoded here, so that a line that is not UTF-8 is named by its number.
+    An argument that is not UTF-8 reaches Python as lone surrogates (os.fsdecode): its bytes are checked too.
+    """
+    for number, text in enumerate(texts, start=1):
+        if text != "-":
+            yield decode_text(os.fsencode(text), f"argument {number}")
+            continue
+        for line_number, line in enumerate(sys.stdin.buffer, start=1):
+            if line_number == 1:
+                line = line.removeprefix(codecs.BOM_UTF8)  # as Windows editors write UTF-8
+            yield decode_text(line, f"stdin line {line_number}").rstrip("\r\n")
+
+
+def chunks(items, size: int):
+    """Lists of up to `size` items; when reading an item fails, the items before it come out first."""
+    chunk = []
+    try:
+        for item in items:
+            chunk.append(item)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except TextRNNError:
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
 
 
 def run_predict(args) -> int:
@@ -163,8 +196,7 @@ def run_predict(args) -> int:
         raise TextRNNError(f"--top-k must be 0 (all labels) or more, got {args.top_k}")
     classifier = load(args.model_dir, device=args.device)
     top_k = args.top_k or None
-    texts = read_texts(args.texts)
-    while chunk := list(islice(texts, 1024)):
+    for chunk in chunks(read_texts(args.texts), 1024):
         for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size):
             print(json.dumps(result, ensure_ascii=False))
         sys.stdout.flush()
@@ -176,10 +208,16 @@ def main(argv=None) -> int:
     runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
     try:
         return runners[args.command](args)
-    except (TextRNNError, ValueError, TypeError, FileNotFoundError) as error:
+    except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # else the flush at exit fails on the closed pipe once more
+        os.close(devnull)
+        return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
+    except (TextRNNError, ValueError, TypeError, OSError) as error:  # OSError: a missing file, a full disk
         if os.environ.get("TEXTRNN_DEBUG"):
             raise
-        print(f"textrnn {args.command}: error: {error}", file=sys.stderr)
+        message = " ".join(str(error).split())  # one line, even when a library's message has several
+        print(f"textrnn {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"textrnn {args.command}: interrupted", file=sys.stderr)

@@ -79,6 +79,9 @@ class TrainConfig:
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     amp: bool = False  # mixed precision: float16 on CUDA, bfloat16 on the CPU
     progress: bool = True
+    # seconds between checkpoints within an epoch (0: at epoch ends only). One costs ~3 copies of the
+    # weights on disk (weights and Adam's two moments), so every 10 minutes is cheap even for large models.
+    checkpoint_every: float = 600.0
     resume: str | None = None  # a run's output directory or its last/ checkpoint
 
     def __post_init__(self):
@@ -96,6 +99,9 @@ class TrainConfig:
             raise ValueError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
         if not 0 < self.validation_size < 1:
             raise ValueError(f"validation_size must be between 0 and 1, got {self.validation_size}")
+        if self.checkpoint_every < 0:
+            raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
+                             f"got {self.checkpoint_every}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.is_resolved:  # validate every setting before any work starts

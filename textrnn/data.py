@@ -29,9 +29,10 @@ HUB_TIMEOUT_SECONDS = 3.0
 
 
 def quiet_datasets() -> None:
-    """textrnn prints its own one-line summaries; the progress bar of every map and cast is noise there."""
+    """textrnn prints its own one-line summaries; the progress bar of every map and cast is noise there, and
+    so are the builders' error logs of a file that does not load (the DataError says what they say, once)."""
     datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
+    datasets.logging.set_verbosity(datasets.logging.CRITICAL)
 
 
 def load_splits(dataset: str | None = None, train_file=None, validation_file=None, test_file=None) -> DatasetDict:
@@ -63,16 +64,53 @@ def load_splits(dataset: str | None = None, train_file=None, validation_file=Non
 def load_file(path) -> Dataset:
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"no such file: {path}")
+        raise DataError(f"no such file: {path}" + (" (it is a directory)" if path.is_dir() else ""))
     suffix = path.suffix.lower()
     if suffix not in FILE_FORMATS:
         raise DataError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(FILE_FORMATS)}")
+    check_file_content(path, FILE_FORMATS[suffix])
     options = {"delimiter": "\t"} if suffix == ".tsv" else {}
     try:
         loaded = datasets.load_dataset(FILE_FORMATS[suffix], data_files=str(path), split="train", **options)
     except Exception as error:  # the builders raise many types for a malformed file
-        raise DataError(f"{path}: could not be read as {FILE_FORMATS[suffix]}: {error}") from error
+        cause = root_cause(error)
+        hint = "; save it as UTF-8" if isinstance(cause, UnicodeDecodeError) else ""
+        raise DataError(f"{path}: could not be read as {FILE_FORMATS[suffix]}: {str(cause).strip()}{hint}") from error
     return loaded
+
+
+MAGIC_BYTES = {b"PAR1": "a parquet file", b"\x1f\x8b": "gzip-compressed", b"PK\x03\x04": "a zip archive (xlsx?)"}
+SNIFF_BYTES = 65_536
+
+
+def check_file_content(path: Path, file_format: str) -> None:
+    """Catch a file that is not what its extension says before a builder fails on it with a vaguer message."""
+    with open(path, "rb") as handle:
+        head = handle.read(SNIFF_BYTES)
+    if not head:
+        raise DataError(f"{path} is empty")
+    actual = next((what for magic, what in MAGIC_BYTES.items() if head.startswith(magic)), None)
+    if file_format == "parquet":
+        if actual != "a parquet file":
+            raise DataError(f"{path} is not a parquet file (it starts with {head[:20]!r}); give the file the "
+                            "extension of its real format: .csv, .tsv, .json or .jsonl")
+        return
+    if actual:
+        raise DataError(f"{path} is {actual}, not {file_format} text" +
+                        ("; rename it to .parquet" if actual == "a parquet file" else ""))
+    if b"\x00" in head:
+        raise DataError(f"{path} is not {file_format} text: it holds NUL bytes (binary, or UTF-16 text?)")
+    whole_file = len(head) < SNIFF_BYTES
+    if file_format == "csv" and whole_file and len([line for line in head.splitlines() if line.strip()]) < 2:
+        raise DataError(f"{path} has no rows below its header")
+
+
+def root_cause(error: BaseException) -> BaseException:
+    """The first exception not raised by `datasets` itself: it wraps the one that says what is wrong
+    ("JSON parse error ...", "Expected 2 fields in line 3") in a generic one."""
+    while type(error).__module__.startswith("datasets") and (error.__cause__ or error.__context__):
+        error = error.__cause__ or error.__context__
+    return error
 
 
 def check_hub_reachable(name: str) -> None:
@@ -117,39 +155,65 @@ def find_column(columns, candidates, override, what: str, flag: str) -> str:
     raise DataError(f"no {what} column found among {', '.join(columns)}; name it with {flag}")
 
 
+def label_name(value) -> str:
+    """The name of a label value. 1.0 is "1": an integer column with a missing value reads as floats."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
 def label_names_of(split: Dataset, label_column: str) -> list[str]:
     feature = split.features[label_column]
     if isinstance(feature, ClassLabel):
         return list(feature.names)
-    values = {value for value in split[label_column] if value is not None}
-    if all(isinstance(value, (int, np.integer)) and not isinstance(value, bool) for value in values):
-        return [str(value) for value in sorted(values)]  # numeric order: "2" before "10"
-    return sorted(str(value) for value in values)
+    values = split[label_column]
+    for row, value in enumerate(values):
+        if isinstance(value, (list, dict)):
+            raise DataError(f"train split, row {row}: column {label_column!r} holds a {type(value).__name__}, "
+                            "but each text needs one label (multi-label data is not supported)")
+    distinct = {value for value in values if value is not None}
+    if all(isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and float(value).is_integer()
+           for value in distinct):
+        return list(dict.fromkeys(label_name(value) for value in sorted(distinct)))  # numeric order: 2 before 10
+    return sorted({label_name(value) for value in distinct})
 
 
 def to_text_label(split: Dataset, split_name: str, text_column: str, label_column: str, label_names: list[str]) -> Dataset:
-    """Rename to (text, label) with label ids indexing `label_names`; names map by string value."""
+    """Rename to (text, label) with label ids indexing `label_names`; names map by string value.
+    A missing or empty text, or a label that is missing or not in `label_names`, is an error naming its row."""
     feature = split.features[label_column]
     source_names = feature.names if isinstance(feature, ClassLabel) else None
     index = {name: i for i, name in enumerate(label_names)}
 
-    def convert(batch):
-        labels = []
-        for value in batch[label_column]:
-            name = source_names[value] if source_names is not None and value is not None and value >= 0 else value
-            if name is None or str(name) not in index:
-                raise DataError(
-                    f"{split_name} split: label {value!r} in column {label_column!r} is not one of the known labels "
-                    f"{label_names}"
-                )
-            labels.append(index[str(name)])
-        texts = batch[text_column]
-        for text in texts:
-            if not isinstance(text, str):
-                raise DataError(f"{split_name} split: column {text_column!r} holds {type(text).__name__}, not text")
-        return {"text": texts, "label": labels}
+    def label_id(value, row: int) -> int:
+        where = f"{split_name} split, row {row}"
+        if value is None:
+            raise DataError(f"{where}: no label (empty or null) in column {label_column!r}")
+        if source_names is not None:
+            if not 0 <= value < len(source_names):
+                raise DataError(f"{where}: label {value} in column {label_column!r} is out of range for its "
+                                f"{len(source_names)} classes {source_names}")
+            value = source_names[value]
+        if label_name(value) not in index:
+            raise DataError(f"{where}: label {value!r} in column {label_column!r} is not one of the labels "
+                            f"seen in training {label_names}")
+        return index[label_name(value)]
 
-    converted = split.map(convert, batched=True, remove_columns=split.column_names)
+    def check_text(text, row: int) -> None:
+        if text is None or (isinstance(text, str) and (not text or text.isspace())):
+            raise DataError(f"{split_name} split, row {row}: the text in column {text_column!r} is "
+                            f"{'missing (null)' if text is None else 'empty'}; remove or fill that row")
+        if not isinstance(text, str):
+            raise DataError(f"{split_name} split, row {row}: column {text_column!r} holds "
+                            f"{type(text).__name__}, not text")
+
+    def convert(batch, rows):
+        texts = batch[text_column]
+        for text, row in zip(texts, rows):
+            check_text(text, row)
+        return {"text": texts, "label": [label_id(value, row) for value, row in zip(batch[label_column], rows)]}
+
+    converted = split.map(convert, batched=True, with_indices=True, remove_columns=split.column_names)
     return converted.cast_column("label", ClassLabel(names=label_names))
 
 
@@ -204,8 +268,6 @@ def prepare_data(
     if len(raw["train"]) == 0:
         raise DataError("the train split is empty")
     label_names = label_names or label_names_of(raw["train"], label_column)
-    if len(label_names) < 2:
-        raise DataError(f"need at least 2 distinct labels in column {label_column!r}, found {label_names}")
 
     def labelled(name: str) -> Dataset | None:
         if name not in raw or is_unlabelled(raw[name], label_column):
@@ -214,9 +276,31 @@ def prepare_data(
 
     train = labelled("train")
     validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
+    test = labelled("test")
+    check_labels_seen_in_training(train, {"validation": validation, "test": test}, label_names, label_column)
     if validation is None:
         train, validation = carve_validation(train, validation_size, len(label_names), seed)
-    return TextClassificationData(train, validation, labelled("test"), label_names, text_column, label_column)
+    return TextClassificationData(train, validation, test, label_names, text_column, label_column)
+
+
+def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | None], label_names: list[str],
+                                  label_column: str) -> None:
+    """Train must hold two labels or more, and every label of validation and test must occur in train:
+    declared label names (a ClassLabel, a resumed run's) can name classes that train lacks."""
+    counts = np.bincount(train["label"], minlength=len(label_names))
+    if (counts > 0).sum() < 2:
+        raise DataError(f"the train split has a single label, {label_names[int(counts.argmax())]!r}, in column "
+                        f"{label_column!r}: a classifier needs at least 2")
+    for split_name, split in others.items():
+        if split is None:
+            continue
+        labels = np.asarray(split["label"])
+        unseen = np.flatnonzero(counts[labels] == 0)
+        if len(unseen):
+            name = label_names[labels[unseen[0]]]
+            raise DataError(f"{split_name} split, row {unseen[0]}: label {name!r} in column {label_column!r} never "
+                            f"occurs in the train split, so the model cannot learn it ({len(unseen)} of the "
+                            f"{split_name} split's {len(labels)} rows have such labels)")
 
 
 # ----------------------------------------------------------------------------- encoding

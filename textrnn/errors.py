@@ -11,3 +11,7 @@ class DataError(TextRNNError, ValueError):
 
 class ModelDirError(TextRNNError, ValueError):
     """A saved model directory is missing a file, is damaged, or disagrees with itself."""
+
+
+class NonFiniteLossError(TextRNNError):
+    """Training produced a NaN or infinite loss or gradient: it stops, keeping the last good checkpoint."""

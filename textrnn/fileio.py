@@ -6,11 +6,14 @@ import tempfile
 from pathlib import Path
 
 
+TEMPORARY_SUFFIX = ".tmp"
+
+
 def atomic_write(path, data: bytes) -> Path:
     """Write to a temporary file in the same directory, fsync, then rename over `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -31,3 +34,11 @@ def atomic_write(path, data: bytes) -> Path:
 
 def atomic_write_json(path, obj) -> Path:
     return atomic_write(path, (json.dumps(obj, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+
+
+def remove_temporaries(directory) -> list[Path]:
+    """Delete the temporary files that writes killed midway (SIGKILL, power loss) left in `directory`."""
+    leftovers = [path for path in Path(directory).glob(f".*{TEMPORARY_SUFFIX}") if path.is_file()]
+    for path in leftovers:
+        path.unlink(missing_ok=True)
+    return leftovers

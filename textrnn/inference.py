@@ -6,7 +6,8 @@
     {'label': 'positive', 'score': 0.98...}
 """
 
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Iterable, Mapping, Sequence, Set
 
 import numpy as np
 import torch
@@ -29,19 +30,33 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return device
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_texts(text_or_texts) -> tuple[list[str], bool]:
-    """(texts, single): one string or a sequence of strings; anything else is a TypeError naming the culprit."""
+    """(texts, single): one string or an ordered iterable of strings; anything else is an error naming the culprit.
+
+    TypeError for what is not text; ValueError for a str that is not valid Unicode (a lone surrogate,
+    as decoding bytes with errors="surrogateescape" leaves), which the tokenizer cannot read.
+    """
     if isinstance(text_or_texts, str):
-        return [text_or_texts], True
-    if isinstance(text_or_texts, (bytes, bytearray)):
+        texts, single = [text_or_texts], True
+    elif isinstance(text_or_texts, (bytes, bytearray)):
         raise TypeError("classify_text takes str, not bytes: decode it first, e.g. data.decode('utf-8')")
-    if not isinstance(text_or_texts, Iterable) or isinstance(text_or_texts, Mapping):
+    elif not isinstance(text_or_texts, Iterable) or isinstance(text_or_texts, (Mapping, Set)):
+        # a set has no order, so its results could not be matched to its texts
         raise TypeError(f"classify_text takes a str or a list of str, not {type(text_or_texts).__name__}")
-    texts = list(text_or_texts)
+    else:
+        texts, single = list(text_or_texts), False
     for index, text in enumerate(texts):
+        where = "the text" if single else f"text at index {index}"
         if not isinstance(text, str):
-            raise TypeError(f"text at index {index} is {type(text).__name__}, not str")
-    return texts, False
+            raise TypeError(f"{where} is {type(text).__name__}, not str")
+        if surrogate := LONE_SURROGATE.search(text):
+            raise ValueError(f"{where} is not valid Unicode: a lone surrogate {surrogate.group()!r} at character "
+                             f"{surrogate.start()} (left by decoding with errors='surrogateescape'?); clean it with "
+                             "text.encode('utf-8', 'replace').decode('utf-8')")
+    return texts, single
 
 
 class TextClassifier:
@@ -55,9 +70,15 @@ class TextClassifier:
         self.config = config
         self.labels: list[str] = list(config["labels"])
 
-    @torch.inference_mode()
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities [len(texts), num_classes]; texts are batched by length for speed."""
+        return self.probabilities(check_texts(texts)[0], batch_size)
+
+    @torch.inference_mode()
+    def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:
+        """predict_proba for texts that check_texts has passed."""
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         sequences = encode_batch(self.tokenizer, texts, self.tokenizer_config)
         order = np.argsort([len(seq) for seq in sequences], kind="stable")
         probs = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
@@ -93,10 +114,10 @@ def classify_text(text_or_texts, model, top_k: int | None = 1, device=None, batc
         model = load(model, device=device or "cpu")
     elif device is not None and resolve_device(device) != model.device:
         raise ValueError(f"the classifier is on {model.device}; load it with device={device!r} instead")
-    if top_k is not None and (not isinstance(top_k, int) or top_k < 1):
+    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
     k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
-    probs = model.predict_proba(texts, batch_size=batch_size) if texts else np.empty((0, len(model.labels)))
+    probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
     results = []
     for row in probs:
         best = np.argsort(-row, kind="stable")[:k]

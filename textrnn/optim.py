@@ -4,6 +4,8 @@ import math
 
 import torch
 
+from .errors import NonFiniteLossError
+
 
 def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
     """AdamW over `params` (parameters, or parameter groups with their own "lr")."""
@@ -34,12 +36,71 @@ def amp_dtype(device: torch.device) -> torch.dtype:
     return torch.float16 if device.type == "cuda" else torch.bfloat16
 
 
-def train_step(loss: torch.Tensor, model: torch.nn.Module, optimizer, scheduler, scaler, clip: float) -> None:
-    """Backward, clip the gradient norm, step the optimiser and the schedule."""
+def train_step(loss: torch.Tensor, model: torch.nn.Module, optimizer, scheduler, scaler, clip: float,
+               watch: "LossWatch | None" = None, step: dict | None = None) -> None:
+    """Backward, clip the gradient norm, let `watch` see the step before it is applied, then apply it."""
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-    torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+    if watch is not None:
+        # Under a GradScaler (float16) infinite gradients are its business: it skips the step, lowers the scale.
+        watch.add(loss, grad_norm.new_zeros(()) if scaler.is_enabled() else grad_norm, step)
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()
+
+
+class LossWatch:
+    """Finds the first training step whose loss or gradient norm is NaN or infinite, and before each
+    checkpoint makes sure the weights that the last update left are finite too.
+
+    On the CPU every step is looked at as it ends, before the optimizer applies it (reading a number there
+    costs nothing). On CUDA reading one waits for the GPU, so the losses stay on the device and are read
+    together every `check_every` steps, at the epoch's end and before each checkpoint: a bad step is still
+    found and named, and nothing after it is saved.
+    """
+
+    CUDA_CHECK_EVERY = 100
+
+    def __init__(self, check_every: int = 1):
+        self.every = check_every
+        self.pending: list[tuple[torch.Tensor, dict]] = []  # (loss and grad norm [2], what the step was)
+        self.last_step: dict | None = None
+
+    def add(self, loss: torch.Tensor, grad_norm: torch.Tensor, step: dict) -> None:
+        self.pending.append((torch.stack([loss.detach(), grad_norm.detach().to(loss.dtype)]), step))
+        self.last_step = step
+        if len(self.pending) >= self.every:
+            self.check()
+
+    def check(self) -> None:
+        if not self.pending:
+            return
+        values = torch.stack([value for value, _ in self.pending]).cpu()  # [steps, 2]
+        finite = torch.isfinite(values)
+        steps = [step for _, step in self.pending]
+        self.pending = []
+        if not finite.all():
+            row = int((~finite.all(dim=1)).nonzero()[0])
+            loss, grad_norm = values[row].tolist()
+            what = f"the loss is {loss}" if not finite[row, 0] else f"the gradient norm is {grad_norm}"
+            raise NonFiniteLossError(f"{describe_step(**steps[row])}: {what}")
+
+    def check_weights(self, model) -> None:
+        """Before a checkpoint: an update can overflow the weights even when its loss and gradients are finite."""
+        self.check()
+        names, parameters = zip(*model.named_parameters())
+        finite = torch.stack([torch.isfinite(parameter).all() for parameter in parameters]).cpu()
+        if not finite.all():
+            bad = [name for name, ok in zip(names, finite) if not ok]
+            where = describe_step(**self.last_step) if self.last_step else "before the first step"
+            raise NonFiniteLossError(f"{where}: its update left NaN or infinite values in {', '.join(bad[:3])}"
+                                     + (f" and {len(bad) - 3} more" if len(bad) > 3 else ""))
+
+
+def describe_step(epoch: int, step: int, steps: int, lengths: torch.Tensor, stage: str = "epoch") -> str:
+    shortest, longest = int(lengths.min()), int(lengths.max())
+    tokens = f"{shortest} to {longest}" if shortest < longest else f"{longest}"
+    return (f"{stage} {epoch}, step {step} of {steps} (a batch of {len(lengths)} texts of {tokens} tokens: "
+            f"ids of shape [{len(lengths)}, {longest}])")

@@ -20,7 +20,8 @@ from torch import nn
 
 from .batching import EncodedSplit, make_loader
 from .model import RNNClassifier
-from .optim import amp_dtype, make_optimizer, train_step, warmup_cosine
+from .errors import NonFiniteLossError
+from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
 
 CUTOFFS = (2_000, 10_000)  # vocabulary ids are frequency-ranked, so these split frequent from rare words
 
@@ -83,6 +84,27 @@ def validation_loss(language_model: LanguageModel, encoded: EncodedSplit, batch_
     return loss_sum / max(count, 1)
 
 
+def pretrain_epoch(trained, language_model: LanguageModel, loader, optimizer, scheduler, scaler, watch: LossWatch,
+                   config, device, epoch: int) -> float:
+    """One pass over the training texts; returns the mean loss per predicted token."""
+    language_model.train()
+    loader.batch_sampler.set_epoch(epoch)
+    loss_sum, count = torch.zeros((), dtype=torch.float64, device=device), 0  # the sum stays on the device
+    for step, batch in enumerate(loader, start=1):
+        tokens = predicted_tokens(batch["lengths"], language_model.classifier.num_directions)
+        if not tokens:
+            continue
+        with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
+            loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
+        train_step(loss, language_model, optimizer, scheduler, scaler, config.clip, watch,
+                   {"stage": "pre-training epoch", "epoch": epoch, "step": step, "steps": len(loader),
+                    "lengths": batch["lengths"]})
+        loss_sum += loss.detach() * tokens
+        count += tokens
+    watch.check_weights(language_model)
+    return loss_sum.item() / max(count, 1)
+
+
 def pretrain(classifier: RNNClassifier, train_set: EncodedSplit, valid_set: EncodedSplit, config, device, world,
              log) -> list[dict]:
     """Train the classifier's embedding and RNN as a language model for config.pretrain_epochs epochs."""
@@ -100,22 +122,15 @@ def pretrain(classifier: RNNClassifier, train_set: EncodedSplit, valid_set: Enco
     log(f"pre-training the encoder as a {'bidirectional ' if classifier.config.bidirectional else ''}language model "
         f"for {config.pretrain_epochs} epochs ({sum(p.numel() for p in language_model.softmax.parameters()):,} "
         "softmax parameters, dropped afterwards)")
+    watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
     history = []
     for epoch in range(1, config.pretrain_epochs + 1):
         started = time.time()
-        language_model.train()
-        loader.batch_sampler.set_epoch(epoch)
-        loss_sum, count = torch.zeros((), dtype=torch.float64, device=device), 0
-        for batch in loader:
-            tokens = predicted_tokens(batch["lengths"], classifier.num_directions)
-            if not tokens:
-                continue
-            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
-                loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
-            train_step(loss, language_model, optimizer, scheduler, scaler, config.clip)
-            loss_sum += loss.detach() * tokens
-            count += tokens
-        train_loss = loss_sum.item() / max(count, 1)
+        try:
+            train_loss = pretrain_epoch(trained, language_model, loader, optimizer, scheduler, scaler, watch, config,
+                                        device, epoch)
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
         valid_loss = validation_loss(language_model, valid_set, config.batch_size * 4, device, config.amp)
         row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
                "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": time.time() - started}

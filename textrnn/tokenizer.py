@@ -135,8 +135,18 @@ def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int):
                                  f"dimension is {dim} (set --embedding-dim to the file's dimension)")
             word = parts[0]
             targets = [vocab[word]] if word in vocab else lowered.get(word.lower(), [])
+            if not targets:
+                continue
+            try:
+                vector = np.asarray(parts[1:], dtype=np.float32)
+            except ValueError as error:
+                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} is not numbers "
+                                 f"({error})") from None
+            if not np.isfinite(vector).all():  # NaN, inf, or too large for float32: training would give NaN
+                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} has values that are not "
+                                 "finite float32 numbers")
             for index in targets:
                 if not found[index] or word in vocab:
-                    vectors[index] = np.asarray(parts[1:], dtype=np.float32)
+                    vectors[index] = vector
                     found[index] = True
     return vectors, found

@@ -5,7 +5,8 @@
 
 A run's output directory:
     config.json, model.safetensors, tokenizer.json   the best model (by the validation metric)
-    last/                                            the last epoch's model plus training_state.safetensors (--resume)
+    last/                                            the last epoch's model plus training_state.safetensors, the
+                                                     latest checkpoint (epoch ends, --checkpoint-every, Ctrl-C)
     train_config.json, metrics.jsonl, training_curves.png
     eval_report.json, eval_report.md, confusion_matrix.png, roc_curve.png, errors.jsonl  on the test split
 """
@@ -14,7 +15,9 @@ import json
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -29,12 +32,12 @@ from . import checkpoint
 from .batching import make_loader
 from .config import TrainConfig
 from .data import encode_split, load_splits, prepare_data, quiet_datasets
-from .errors import TextRNNError
+from .errors import NonFiniteLossError, TextRNNError
 from .evaluate import evaluate_texts, format_report_line, plot_training_curves
-from .fileio import atomic_write_json
+from .fileio import atomic_write, atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
-from .optim import amp_dtype, make_optimizer, train_step, warmup_cosine
+from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
 from .pretrain import pretrain
 from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
 
@@ -97,33 +100,74 @@ def find_resume_dir(resume: str, output: Path) -> Path:
     raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
 
 
-def init_embeddings(model: RNNClassifier, tokenizer, path: str, log) -> None:
-    vocab = tokenizer.get_vocab()
-    vectors, found = read_word_vectors(path, vocab, model.config.embedding_dim)
+def init_embeddings(model: RNNClassifier, vectors, found, path: str, log) -> None:
+    """Copy the rows `found` in the word vectors file into the embedding table."""
     with torch.no_grad():
         weight = model.embedding.weight
         weight[torch.from_numpy(found)] = torch.from_numpy(vectors[found])
         weight[model.config.pad_id] = 0.0
-    log(f"embeddings: {found.sum():,} of {len(vocab):,} vocabulary tokens ({found.mean():.1%}) found in {path}")
+    log(f"embeddings: {found.sum():,} of {len(found):,} vocabulary tokens ({found.mean():.1%}) found in {path}")
 
 
-def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool, epoch: int):
-    """One pass over the training batches; returns (loss, accuracy) summed over every rank."""
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM during training: finish the current step, save a checkpoint, stop.
+
+    Stopping only between steps keeps the saved state whole: a KeyboardInterrupt raised midway through
+    a step could leave the optimizer stepped and the schedule not. A second Ctrl-C stops at once. Off
+    under torchrun (the ranks would stop at different steps) and outside the main thread (no signals).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = {number: signal.signal(number, self.handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def handle(self, number, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(number).name}: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+
+def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool,
+              epoch: int, watch: LossWatch, done: int = 0, totals: list[float] | None = None, after_step=None):
+    """One pass over the training batches, from batch `done` on (a run resumed mid-epoch), with the running
+    `totals` of the batches before it. after_step(steps done, totals) runs after every step (checkpoints).
+    Returns (loss, accuracy), summed over every rank."""
     model.train()
-    totals = torch.zeros(3, dtype=torch.float64, device=device)  # loss sum, correct, examples; stays on device: no syncs
-    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not show_progress, dynamic_ncols=True)
-    for step, batch in enumerate(bar):
+    # loss sum, correct, examples; stays on the device: no syncs
+    totals = torch.tensor(totals or [0.0, 0.0, 0.0], dtype=torch.float64, device=device)
+    loader.batch_sampler.set_epoch(epoch, skip=done)
+    bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not show_progress, dynamic_ncols=True,
+               initial=done, total=len(loader))
+    for step, batch in enumerate(bar, start=done + 1):
         ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
         labels = batch["labels"].to(device, non_blocking=True)  # [batch]
         with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
             logits = model(ids, batch["lengths"])  # [batch, classes]
         loss = F.cross_entropy(logits.float(), labels)
-        train_step(loss, model, optimizer, scheduler, scaler, config.clip)
+        train_step(loss, model, optimizer, scheduler, scaler, config.clip, watch,
+                   {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]})
         totals[0] += loss.detach() * len(labels)
         totals[1] += (logits.argmax(-1) == labels).sum()
         totals[2] += len(labels)  # a Python number: no host-to-device copy each step
         if show_progress and step % 20 == 0:
             bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
+        if after_step:
+            after_step(step, totals)
+    watch.check()
     if dist.is_initialized():
         dist.all_reduce(totals)
     loss_sum, correct, count = totals.tolist()
@@ -159,6 +203,64 @@ def train(config: TrainConfig) -> dict:
             dist.destroy_process_group()
 
 
+class TrainingStopped(Exception):
+    """Raised between steps after Ctrl-C, once the checkpoint is saved."""
+
+
+class Checkpoints:
+    """What a run saves, always whole: each file is written atomically, and only rank 0 writes.
+
+    OUTPUT/last/training_state.safetensors holds everything --resume needs (weights, optimizer, schedule,
+    random state, the position within the epoch and its running totals): it is saved at every epoch's
+    end, every `every_seconds` within an epoch and when a stop is asked for. model.safetensors is replaced
+    in OUTPUT when an epoch is the best so far and in OUTPUT/last after every epoch.
+    """
+
+    def __init__(self, output: Path, model, optimizer, scheduler, scaler, watch: LossWatch, every_seconds: float,
+                 enabled: bool):
+        self.output, self.last = output, output / "last"
+        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+        self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
+        self.saved_at = time.monotonic()
+        self.position: str | None = None  # of the last saved state, for messages
+
+    def due(self) -> bool:
+        return self.enabled and self.every_seconds > 0 and time.monotonic() - self.saved_at >= self.every_seconds
+
+    def save_state(self, state: dict) -> None:
+        self.watch.check_weights(self.model)  # never save the state that follows a bad step
+        if self.enabled:
+            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state)
+            self.position = describe_position(state)
+        self.saved_at = time.monotonic()
+
+    def save_epoch(self, state: dict, improved: bool) -> None:
+        self.watch.check_weights(self.model)
+        if self.enabled:
+            if improved:
+                checkpoint.write_weights(self.output, self.model)
+            checkpoint.write_weights(self.last, self.model)
+        self.save_state(state)
+
+    def describe_last(self) -> str:
+        if self.position is None:
+            return "no checkpoint was saved before it"
+        return f"the last good checkpoint ({self.position}) is kept in {self.last}"
+
+
+def describe_position(state: dict) -> str:
+    if state.get("step"):
+        return f"in epoch {state['epoch'] + 1} after step {state['step']}"
+    return f"after epoch {state['epoch']}"
+
+
+def write_history(output: Path, history: list[dict]) -> None:
+    """metrics.jsonl, rewritten whole from the saved history: a killed run never leaves a row twice."""
+    atomic_write(output / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history).encode())
+    if history:
+        plot_training_curves(history, output / "training_curves.png")
+
+
 def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dict:
     log = print if world.is_main else (lambda *args, **kwargs: None)
     output = Path(config.output)
@@ -166,7 +268,8 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     saved = checkpoint.read_config(resume_dir) if resume_dir else None
     if saved:  # the saved settings win; only how and where it runs may change
         config = replace(TrainConfig.from_dict(saved["training"]), device=config.device, amp=config.amp,
-                         progress=config.progress, resume=config.resume, output=str(resume_dir.parent))
+                         progress=config.progress, checkpoint_every=config.checkpoint_every,
+                         resume=config.resume, output=str(resume_dir.parent))
         output = resume_dir.parent
     earlier_run = check_output(output, config.force) if world.is_main and not resume_dir else []
     torch.manual_seed(config.seed)
@@ -181,14 +284,18 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
         chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
         config = config.resolve(data.train["text"])
         log(f"preset: {config.preset} ({chosen})")
-    if world.is_main and not resume_dir:
-        clear_output(output, earlier_run)  # only now that the data has loaded: a data error loses nothing
-    world.barrier()
     tokenizer_config = config.tokenizer_config()
     tokenizer_path = (resume_dir or output) / checkpoint.TOKENIZER_FILE
+    vectors = None
     if world.is_main and not resume_dir:
         tokenizer = train_tokenizer(data.train["text"], tokenizer_config, num_texts=len(data.train))
+        if config.embeddings:
+            vectors = read_word_vectors(config.embeddings, tokenizer.get_vocab(), config.embedding_dim)
+        clear_output(output, earlier_run)  # only now that every input has been read: an error in one loses nothing
         save_tokenizer(tokenizer, tokenizer_path)
+    if world.is_main and resume_dir:
+        for directory in (output, resume_dir):
+            remove_temporaries(directory)  # left by writes that a kill cut short
     world.barrier()  # every rank uses rank 0's vocabulary
     tokenizer = load_tokenizer(tokenizer_path)
     train_set = encode_split(data.train, tokenizer, tokenizer_config)
@@ -205,8 +312,8 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
 
     # model and optimiser --------------------------------------------------------------------------------
     model = RNNClassifier(config.model_config(tokenizer.get_vocab_size(), len(data.label_names)))
-    if config.embeddings and not resume_dir:
-        init_embeddings(model, tokenizer, config.embeddings, log)
+    if vectors is not None:  # rank 0 only: DistributedDataParallel copies rank 0's weights to the others
+        init_embeddings(model, *vectors, config.embeddings, log)
     model.to(device)
     log(f"model: {model.config.num_layers}-layer {'bi' if model.config.bidirectional else ''}{model.config.cell} "
         f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
@@ -220,60 +327,80 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     total_steps = len(train_loader) * config.epochs
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+    watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
+    checkpoints = Checkpoints(output, model, optimizer, scheduler, scaler, watch, config.checkpoint_every,
+                              enabled=world.is_main)
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
     if resume_dir:
         state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler)
-        log(f"resumed from {resume_dir} after epoch {state['epoch']}")
+        checkpoints.position = describe_position(state)
+        log(f"resumed from {resume_dir} {checkpoints.position}")
     trained_model = model
     if world.world_size > 1:
         trained_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if pin else None)
-    model_extra = {"training": config.to_dict(), "text_column": data.text_column, "label_column": data.label_column}
     if world.is_main:
         atomic_write_json(output / "train_config.json", config.to_dict())
+        model_extra = {"training": config.to_dict(), "text_column": data.text_column, "label_column": data.label_column}
+        for directory in (output, output / "last"):  # once: see checkpoint.write_model_description
+            checkpoint.write_model_description(directory, model.config, tokenizer, tokenizer_config,
+                                               data.label_names, model_extra)
+    if world.is_main and resume_dir:
+        write_history(output, state["history"])  # as saved with the state, even if the killed run wrote more
 
     # the loop -------------------------------------------------------------------------------------------
     show_progress = config.progress and world.is_main and sys.stderr.isatty()
-    for epoch in range(state["epoch"] + 1, config.epochs + 1):
-        epoch_started = time.time()
-        train_loader.batch_sampler.set_epoch(epoch)
+    interrupted = False
+    with StopRequest(enabled=world.world_size == 1) as stop:
+
+        def after_step(step: int, totals: torch.Tensor) -> None:
+            if stop.requested or checkpoints.due():
+                checkpoints.save_state({**state, "step": step, "epoch_totals": totals.tolist()})
+            if stop.requested:
+                raise TrainingStopped
+
         try:
-            train_loss, train_accuracy = run_epoch(trained_model, train_loader, optimizer, scheduler, scaler,
-                                                   device, config, show_progress, epoch)
-        except KeyboardInterrupt:
-            log(f"\ninterrupted in epoch {epoch}: stopping training and evaluating the best model so far")
-            break
-        valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
-        improved = valid[config.metric] > state["best_metric"]
-        if improved:
-            state.update(best_metric=valid[config.metric], best_epoch=epoch)
-        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
-               "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"],
-               "lr": scheduler.get_last_lr()[0], "seconds": time.time() - epoch_started}
-        state["history"].append(row)
-        state["epoch"] = epoch
-        if world.is_main:
-            with open(output / "metrics.jsonl", "a") as handle:
-                handle.write(json.dumps(row) + "\n")
-            if improved:
-                checkpoint.save_model_dir(output, model, tokenizer, tokenizer_config, data.label_names, model_extra)
-            checkpoint.save_model_dir(output / "last", model, tokenizer, tokenizer_config, data.label_names, model_extra)
-            checkpoint.save_training_state(output / "last", model, optimizer, scheduler, scaler, state)
-            plot_training_curves(state["history"], output / "training_curves.png")
-        log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} acc {train_accuracy:6.2%} "
-            f"| valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} f1 {valid['macro_f1']:6.2%} "
-            f"| lr {row['lr']:.2e} |{' best' if improved else ''}")
-        if epoch - state["best_epoch"] >= config.patience:
-            log(f"early stop: no better validation {config.metric} for {config.patience} epochs")
-            break
+            for epoch in range(state["epoch"] + 1, config.epochs + 1):
+                epoch_started = time.time()
+                train_loss, train_accuracy = run_epoch(
+                    trained_model, train_loader, optimizer, scheduler, scaler, device, config, show_progress, epoch,
+                    watch, done=state.pop("step", 0), totals=state.pop("epoch_totals", None), after_step=after_step)
+                valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
+                improved = valid[config.metric] > state["best_metric"]
+                if improved:
+                    state.update(best_metric=valid[config.metric], best_epoch=epoch)
+                row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+                       "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"],
+                       "valid_macro_f1": valid["macro_f1"], "lr": scheduler.get_last_lr()[0],
+                       "seconds": time.time() - epoch_started}
+                state["history"].append(row)
+                state["epoch"] = epoch
+                checkpoints.save_epoch(state, improved)
+                if world.is_main:
+                    write_history(output, state["history"])
+                log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
+                    f"acc {train_accuracy:6.2%} | valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} "
+                    f"f1 {valid['macro_f1']:6.2%} | lr {row['lr']:.2e} |{' best' if improved else ''}")
+                if epoch - state["best_epoch"] >= config.patience:
+                    log(f"early stop: no better validation {config.metric} for {config.patience} epochs")
+                    break
+                if stop.requested:
+                    raise TrainingStopped
+        except TrainingStopped:
+            interrupted = True
+            log(f"stopped {checkpoints.position}; the checkpoint is in {output / 'last'}. Continue with:\n"
+                f"    textrnn train --resume --output {output}")
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error}; training stopped and {checkpoints.describe_last()}. "
+                                     "A lower --lr or --clip may help") from None
     world.barrier()
 
     # final evaluation, through the same code path as `textrnn evaluate` -----------------------------------
     summary = {"output": str(output), "best_epoch": state["best_epoch"], "best_valid": state["best_metric"],
-               "epochs_run": state["epoch"], "seconds": time.time() - started}
+               "epochs_run": state["epoch"], "seconds": time.time() - started, "interrupted": interrupted}
     if not world.is_main:
         return summary
     if state["best_epoch"] == 0:
-        log("no epoch finished: nothing saved")
+        log("no epoch has finished: no model to evaluate yet")
         return summary
     split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
     classifier = load(output, device=device)
