@@ -23,7 +23,7 @@ from .model import RNNClassifier
 from .errors import NonFiniteLossError
 from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
 
-CUTOFFS = (2_000, 10_000)  # vocabulary ids are frequency-ranked, so these split frequent from rare words
+CUTOFFS = (500, 2_500, 10_000)  # ids are frequency-ranked: the 500 most frequent words are ~75% of tokens
 
 
 def check_pretrainable(config) -> None:
