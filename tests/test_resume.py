@@ -7,6 +7,7 @@ import sys
 import time
 
 import pytest
+import torch
 from conftest import TINY_MODEL
 
 import textrnn.checkpoint
@@ -196,3 +197,49 @@ def test_resume_rewrites_the_metrics_that_a_kill_cut_short(straight_run, tmp_pat
     metrics.write_text(metrics.read_text().splitlines(keepends=True)[0])
     assert main(["train", "--resume", "--output", str(run), "--no-progress"]) == 0
     assert_same_results(run, straight_run)
+
+
+def test_a_weight_average_is_what_gets_validated_and_saved_and_it_survives_a_resume(
+        sentiment_files, tmp_path, monkeypatch):
+    averaged = ["--average-decay", "0.9"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    assert main([*train_args(sentiment_files, straight), *averaged]) == 0
+    real_save = textrnn.checkpoint.save_training_state
+    saves = []
+
+    def save_then_stop(*args, **kwargs):
+        real_save(*args, **kwargs)
+        saves.append(kwargs["average"])
+        if len(saves) == 5:
+            signal.raise_signal(signal.SIGINT)
+
+    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", save_then_stop)
+    assert main([*train_args(sentiment_files, stopped), *averaged, *EVERY_STEP]) == 130
+    assert saves[-1] is not None and saves[-1].updates == 5
+    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", real_save)
+    assert main(["train", "--resume", "--output", str(stopped), "--no-progress"]) == 0
+    assert_same_results(stopped, straight)
+    # the saved model holds the average, the training state the raw weights beside it
+    state, _ = read_safetensors(stopped / "last" / STATE_FILE)
+    saved, _ = read_safetensors(stopped / "last" / "model.safetensors")
+    assert torch.equal(saved["head.weight"], state["average.head.weight"])
+    assert not torch.equal(saved["head.weight"], state["model.head.weight"])
+
+
+def test_the_weight_average_follows_the_weights_with_a_growing_decay():
+    from textrnn.optim import WeightAverage
+
+    layer = torch.nn.Linear(2, 1, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    average = WeightAverage(layer, decay=0.5)
+    expected = torch.ones(1, 2)
+    for step, value in enumerate([3.0, 5.0, 7.0], start=1):
+        with torch.no_grad():
+            layer.weight.fill_(value)
+        average.update()
+        decay = min(0.5, (1 + step) / (10 + step))
+        expected = decay * expected + (1 - decay) * value
+    with average.in_place():
+        torch.testing.assert_close(layer.weight.detach(), expected)
+    assert torch.equal(layer.weight.detach(), torch.full((1, 2), 7.0))  # the model's own weights are back

@@ -168,8 +168,10 @@ def load_model_dir(directory, device="cpu"):
 # ----------------------------------------------------------------------------- training state
 
 
-def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict) -> None:
+def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict, average=None) -> None:
     tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
+    if average is not None:  # the weight average (optim.WeightAverage), when the run keeps one
+        tensors.update(average.state_tensors())
     optimizer_state = optimizer.state_dict()
     for param_id, state in optimizer_state["state"].items():
         for key, value in state.items():
@@ -186,7 +188,7 @@ def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_
     atomic_write(Path(directory) / STATE_FILE, save_safetensors_bytes(tensors, metadata=metadata))
 
 
-def load_training_state(directory, model, optimizer, scheduler, scaler) -> dict:
+def load_training_state(directory, model, optimizer, scheduler, scaler, average=None) -> dict:
     """Restore what save_training_state wrote; returns the trainer state (epoch, history, ...)."""
     path = Path(directory) / STATE_FILE
     if not path.is_file():
@@ -211,6 +213,8 @@ def load_training_state(directory, model, optimizer, scheduler, scaler) -> dict:
         if scaler_state:
             scaler.load_state_dict(scaler_state)
         torch.set_rng_state(tensors["rng.torch"])
+        if average is not None:
+            average.load_state_tensors(tensors)
     except (KeyError, RuntimeError, ValueError) as error:
         raise ModelDirError(f"{path} does not fit this run's model and optimizer: {error}") from None
     if "rng.cuda" in tensors and torch.cuda.is_available():

@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--weight-decay", type=float, default=d.weight_decay)
     group.add_argument("--clip", type=float, default=d.clip, help="gradient norm clipping")
     group.add_argument("--warmup", type=float, default=d.warmup, help="share of steps with linear warm-up")
+    group.add_argument("--average-decay", type=float, default=d.average_decay,
+                       help="keep, validate and save an exponential moving average of the weights with this "
+                            "decay per step (0.999, say); 0: off")
     group.add_argument("--pretrain-epochs", type=int, help=from_preset(
         "pretrain_epochs", "epochs of language-model pre-training of the encoder on the training texts first"))
     group.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="default: --lr")

@@ -71,6 +71,7 @@ class TrainConfig:
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clipping
     warmup: float = 0.05  # share of all steps with a linear learning-rate warm-up, then cosine decay
+    average_decay: float = 0.0  # > 0: validate and save an exponential moving average of the weights
     pretrain_epochs: int | None = None  # from the preset; language-model epochs on the training texts first
     pretrain_lr: float | None = None  # default: lr
     patience: int = 3  # epochs without a better validation metric before stopping
@@ -102,6 +103,8 @@ class TrainConfig:
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
                              f"got {self.checkpoint_every}")
+        if not 0 <= self.average_decay < 1:
+            raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
         if not 0 <= self.warmup < 1:
             raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.is_resolved:  # validate every setting before any work starts

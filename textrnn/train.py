@@ -37,7 +37,7 @@ from .evaluate import evaluate_texts, format_report_line, plot_training_curves
 from .fileio import atomic_write, atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
-from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
+from .optim import LossWatch, WeightAverage, amp_dtype, averaged, make_optimizer, train_step, warmup_cosine
 from .pretrain import pretrain
 from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
 
@@ -142,7 +142,8 @@ class StopRequest:
 
 
 def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool,
-              epoch: int, watch: LossWatch, done: int = 0, totals: list[float] | None = None, after_step=None):
+              epoch: int, watch: LossWatch, average: WeightAverage | None = None, done: int = 0,
+              totals: list[float] | None = None, after_step=None):
     """One pass over the training batches, from batch `done` on (a run resumed mid-epoch), with the running
     `totals` of the batches before it. after_step(steps done, totals) runs after every step (checkpoints).
     Returns (loss, accuracy), summed over every rank."""
@@ -159,7 +160,7 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: Train
             logits = model(ids, batch["lengths"])  # [batch, classes]
         loss = F.cross_entropy(logits.float(), labels)
         train_step(loss, model, optimizer, scheduler, scaler, config.clip, watch,
-                   {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]})
+                   {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]}, average)
         totals[0] += loss.detach() * len(labels)
         totals[1] += (logits.argmax(-1) == labels).sum()
         totals[2] += len(labels)  # a Python number: no host-to-device copy each step
@@ -216,10 +217,11 @@ class Checkpoints:
     in OUTPUT when an epoch is the best so far and in OUTPUT/last after every epoch.
     """
 
-    def __init__(self, output: Path, model, optimizer, scheduler, scaler, watch: LossWatch, every_seconds: float,
-                 enabled: bool):
+    def __init__(self, output: Path, model, optimizer, scheduler, scaler, average: WeightAverage | None,
+                 watch: LossWatch, every_seconds: float, enabled: bool):
         self.output, self.last = output, output / "last"
         self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+        self.average = average
         self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
         self.saved_at = time.monotonic()
         self.position: str | None = None  # of the last saved state, for messages
@@ -230,16 +232,18 @@ class Checkpoints:
     def save_state(self, state: dict) -> None:
         self.watch.check_weights(self.model)  # never save the state that follows a bad step
         if self.enabled:
-            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state)
+            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state,
+                                           average=self.average)
             self.position = describe_position(state)
         self.saved_at = time.monotonic()
 
     def save_epoch(self, state: dict, improved: bool) -> None:
         self.watch.check_weights(self.model)
         if self.enabled:
-            if improved:
-                checkpoint.write_weights(self.output, self.model)
-            checkpoint.write_weights(self.last, self.model)
+            with averaged(self.average):  # the saved models are the weights that were validated
+                if improved:
+                    checkpoint.write_weights(self.output, self.model)
+                checkpoint.write_weights(self.last, self.model)
         self.save_state(state)
 
     def describe_last(self) -> str:
@@ -328,11 +332,12 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
     watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
-    checkpoints = Checkpoints(output, model, optimizer, scheduler, scaler, watch, config.checkpoint_every,
+    average = WeightAverage(model, config.average_decay) if config.average_decay else None
+    checkpoints = Checkpoints(output, model, optimizer, scheduler, scaler, average, watch, config.checkpoint_every,
                               enabled=world.is_main)
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
     if resume_dir:
-        state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler)
+        state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler, average)
         checkpoints.position = describe_position(state)
         log(f"resumed from {resume_dir} {checkpoints.position}")
     trained_model = model
@@ -363,8 +368,10 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
                 epoch_started = time.time()
                 train_loss, train_accuracy = run_epoch(
                     trained_model, train_loader, optimizer, scheduler, scaler, device, config, show_progress, epoch,
-                    watch, done=state.pop("step", 0), totals=state.pop("epoch_totals", None), after_step=after_step)
-                valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
+                    watch, average, done=state.pop("step", 0), totals=state.pop("epoch_totals", None),
+                    after_step=after_step)
+                with averaged(average):
+                    valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
                 improved = valid[config.metric] > state["best_metric"]
                 if improved:
                     state.update(best_metric=valid[config.metric], best_epoch=epoch)
