@@ -76,9 +76,29 @@ def test_train_with_pretraining_in_mixed_precision_writes_its_metrics(sentiment_
 
     output = tmp_path / "run"
     assert main(["train", "--train-file", str(sentiment_files["train"]), "--output", str(output),
-                 "--epochs", "1", "--pretrain-epochs", "2", "--amp", *TINY_MODEL]) == 0  # bfloat16 on the CPU
+                 "--epochs", "1", "--pretrain-epochs", "2", "--amp", "--embedding-init", "svd", *TINY_MODEL]) == 0
     history = json.loads((output / "pretrain_metrics.json").read_text())
     assert [row["pretrain_epoch"] for row in history] == [1, 2]
     assert history[1]["valid_loss"] < history[0]["valid_loss"]
     assert json.loads((output / "train_config.json").read_text())["pretrain_epochs"] == 2
 
+
+
+def test_cooccurrence_vectors_put_words_of_one_topic_together():
+    import numpy as np
+
+    from textrnn.batching import EncodedSplit
+    from textrnn.pretrain import cooccurrence_vectors
+
+    rng = np.random.default_rng(0)
+    topics = [np.arange(2, 8), np.arange(8, 14)]  # two sets of word ids that never share a text
+    texts = [rng.choice(topics[i % 2], size=12) for i in range(200)]
+    lengths = np.array([len(text) for text in texts])
+    encoded = EncodedSplit(np.concatenate(texts).astype(np.int32), np.concatenate([[0], np.cumsum(lengths)]),
+                           np.zeros(len(texts), dtype=np.int64))
+    vectors = cooccurrence_vectors(encoded, vocab_size=14, dim=4)
+    assert vectors.shape == (14, 4) and abs(vectors.std() - 1) < 1e-5
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-9)
+    within = unit[2] @ unit[3]
+    across = unit[2] @ unit[9]
+    assert within > 0.5 > across

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--chunk-length", type=int, default=d.chunk_length,
                        help="read long texts in independent chunks of this many tokens (0: whole texts); "
                             "pooling still spans the whole text")
+    group.add_argument("--embedding-init", choices=("random", "svd"), default=d.embedding_init,
+                       help="svd: start from word vectors of the training texts' co-occurrence counts")
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, help=from_preset("batch_size"))

@@ -12,6 +12,7 @@ from .pretrain import check_pretrainable
 from .tokenizer import TokenizerConfig
 
 METRICS = ("accuracy", "macro_f1")
+EMBEDDING_INITS = ("random", "svd")
 
 # Settings that suit one kind of text and not another. A field left unset (None) takes its preset's value;
 # preset "auto" picks one by the training texts' median length in words.
@@ -63,6 +64,7 @@ class TrainConfig:
     word_dropout: float | None = None  # from the preset; share of tokens dropped while training
     pooling: str | None = None  # from the preset; last | mean | max, or several joined by '+'
     chunk_length: int = 0  # > 0: the RNN reads long texts in independent chunks of this many tokens
+    embedding_init: str = "random"  # random | svd: from the training texts' co-occurrence counts
     embeddings: str | None = None  # word vectors in GloVe/word2vec text format
     # optimisation
     batch_size: int | None = None  # from the preset
@@ -103,6 +105,8 @@ class TrainConfig:
         if self.checkpoint_every < 0:
             raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
                              f"got {self.checkpoint_every}")
+        if self.embedding_init not in EMBEDDING_INITS:
+            raise ValueError(f"unknown embedding_init {self.embedding_init!r}: choose one of {', '.join(EMBEDDING_INITS)}")
         if not 0 <= self.average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
         if not 0 <= self.warmup < 1:

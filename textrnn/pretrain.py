@@ -1,7 +1,10 @@
-"""Encoder pre-training: the classifier's embedding and RNN first learn to predict the words of the
-training texts, then learn their labels (Dai & Le 2015; Howard & Ruder's ULMFiT). Only the training
-split's texts are read, and no label.
+"""Encoder pre-training from the training texts alone (no label, no outside data), before the labels:
 
+- word vectors from co-occurrence counts: positive PMI of words within a few tokens of each other,
+  factored by a truncated SVD (Levy, Goldberg & Dagan 2015), as the embedding's starting point;
+- the embedding and RNN as a language model (Dai & Le 2015; Howard & Ruder's ULMFiT).
+
+    textrnn train --dataset ../shared/data/ag_news_small --embedding-init svd --output runs/ag
     textrnn train --dataset ../shared/data/imdb --pretrain-epochs 2 --output runs/imdb
 
 The forward direction's state at each token predicts the next token, the backward direction's state
@@ -15,6 +18,7 @@ which keeps its cost near the RNN's own.
 import math
 import time
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -24,6 +28,39 @@ from .errors import NonFiniteLossError
 from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
 
 CUTOFFS = (500, 2_500, 10_000)  # ids are frequency-ranked: the 500 most frequent words are ~75% of tokens
+
+
+def cooccurrence_vectors(encoded: EncodedSplit, vocab_size: int, dim: int, window: int = 5,
+                         seed: int = 0) -> np.ndarray:
+    """Word vectors [vocab_size, dim] from the texts' co-occurrence counts, scaled like nn.Embedding's init.
+
+    Pairs within `window` tokens of each other in the same text count 1 / distance; the counts become
+    positive PMI with the context distribution smoothed (power 0.75), and U * sqrt(S) of its truncated
+    SVD are the vectors.
+    """
+    from scipy import sparse
+    from sklearn.utils.extmath import randomized_svd
+
+    ids = encoded.ids.astype(np.int64)
+    text_of = np.repeat(np.arange(len(encoded.lengths)), encoded.lengths)  # [tokens]: which text each is in
+    counts = sparse.csr_matrix((vocab_size, vocab_size), dtype=np.float64)
+    for distance in range(1, window + 1):
+        same_text = text_of[:-distance] == text_of[distance:]
+        left, right = ids[:-distance][same_text], ids[distance:][same_text]
+        weights = np.full(len(left), 1.0 / distance)
+        pairs = sparse.coo_matrix((weights, (left, right)), shape=(vocab_size, vocab_size)).tocsr()
+        counts = counts + pairs + pairs.T
+    counts = counts.tocoo()
+    word_totals = np.asarray(counts.sum(axis=1)).ravel()
+    context_totals = word_totals ** 0.75
+    pmi = np.log(counts.data * context_totals.sum() / (word_totals[counts.row] * context_totals[counts.col]))
+    positive = pmi > 0
+    ppmi = sparse.csr_matrix((pmi[positive], (counts.row[positive], counts.col[positive])), shape=counts.shape)
+    rank = min(dim, vocab_size - 1)
+    u, singular_values, _ = randomized_svd(ppmi, rank, n_iter=5, random_state=seed)
+    vectors = np.zeros((vocab_size, dim), dtype=np.float32)
+    vectors[:, :rank] = u * np.sqrt(singular_values)
+    return vectors / max(vectors.std(), 1e-12)  # entries of standard deviation 1, as nn.Embedding starts
 
 
 def check_pretrainable(config) -> None:

@@ -38,7 +38,7 @@ from .fileio import atomic_write, atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
 from .optim import LossWatch, WeightAverage, amp_dtype, averaged, make_optimizer, train_step, warmup_cosine
-from .pretrain import pretrain
+from .pretrain import cooccurrence_vectors, pretrain
 from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
 
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
@@ -318,6 +318,14 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     model = RNNClassifier(config.model_config(tokenizer.get_vocab_size(), len(data.label_names)))
     if vectors is not None:  # rank 0 only: DistributedDataParallel copies rank 0's weights to the others
         init_embeddings(model, *vectors, config.embeddings, log)
+    if config.embedding_init == "svd" and world.is_main and not resume_dir:
+        started_svd = time.time()
+        vectors_svd = cooccurrence_vectors(train_set, model.config.vocab_size, model.config.embedding_dim,
+                                           seed=config.seed)
+        with torch.no_grad():
+            model.embedding.weight.copy_(torch.from_numpy(vectors_svd))
+            model.embedding.weight[model.config.pad_id] = 0.0
+        log(f"embeddings: from the training texts' co-occurrence counts (PPMI + SVD) in {time.time() - started_svd:.1f}s")
     model.to(device)
     log(f"model: {model.config.num_layers}-layer {'bi' if model.config.bidirectional else ''}{model.config.cell} "
         f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
