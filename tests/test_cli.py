@@ -23,7 +23,7 @@ def test_training_writes_the_model_and_its_report(trained_run):
     assert [row["epoch"] for row in history] == [1, 2, 3, 4]
     assert (trained_run / "confusion_matrix.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     settings = json.loads((trained_run / "train_config.json").read_text())
-    assert settings["preset"] == "short" and settings["max_length"] == 256  # resolved: the short texts' preset
+    assert settings["preset"] == "sentence" and settings["max_length"] == 256  # resolved: short texts' preset
 
 
 def test_evaluate_reproduces_the_training_report(trained_run, sentiment_files, capsys, tmp_path):

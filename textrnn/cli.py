@@ -61,8 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--resume", nargs="?", const="auto", metavar="DIR",
                        help="continue an interrupted run (default: --output's last/ checkpoint)")
     train.add_argument("--preset", choices=("auto", *PRESETS), default=d.preset,
-                       help="settings for short texts (sentences) or long ones (reviews); auto picks by the training "
-                            "texts' median length. A flag given explicitly wins over its preset")
+                       help="settings for sentences (median under 25 words), paragraphs (25 to 99) or documents "
+                            "(100 or more); auto picks by the training texts' median length. A flag given "
+                            "explicitly wins over its preset")
     train.add_argument("--checkpoint-every", type=float, default=d.checkpoint_every, metavar="SECONDS",
                        help="save a resumable checkpoint this often within an epoch (0: at epoch ends only)")
     group = train.add_argument_group("tokenizer")
@@ -86,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--chunk-length", type=int, default=d.chunk_length,
                        help="read long texts in independent chunks of this many tokens (0: whole texts); "
                             "pooling still spans the whole text")
-    group.add_argument("--embedding-init", choices=("random", "svd"), default=d.embedding_init,
-                       help="svd: start from word vectors of the training texts' co-occurrence counts")
+    group.add_argument("--embedding-init", choices=("random", "svd"), help=from_preset(
+        "embedding_init", "svd: start from word vectors of the training texts' co-occurrence counts"))
     group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
     group = train.add_argument_group("optimisation")
     group.add_argument("--batch-size", type=int, help=from_preset("batch_size"))
