@@ -37,3 +37,8 @@ def test_a_resolved_config_is_validated_whole():
         TrainConfig(num_layers=2, pretrain_epochs=1).resolve(SHORT_TEXTS)
     with pytest.raises(ValueError, match="epochs must be at least 1"):
         TrainConfig(epochs=0)
+
+
+def test_a_run_saved_with_the_old_preset_names_still_reads():
+    saved = TrainConfig(preset="document").resolve(LONG_TEXTS).to_dict() | {"preset": "long"}
+    assert TrainConfig.from_dict(saved).preset == "document"

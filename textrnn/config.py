@@ -111,7 +111,8 @@ class TrainConfig:
             raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
                              f"got {self.checkpoint_every}")
         if self.embedding_init is not None and self.embedding_init not in EMBEDDING_INITS:
-            raise ValueError(f"unknown embedding_init {self.embedding_init!r}: choose one of {', '.join(EMBEDDING_INITS)}")
+            raise ValueError(f"unknown embedding_init {self.embedding_init!r}: "
+                             f"choose one of {', '.join(EMBEDDING_INITS)}")
         if not 0 <= self.average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
         if not 0 <= self.warmup < 1:
@@ -148,4 +149,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {field.name for field in fields(cls)}
-        return cls(**{key: value for key, value in values.items() if key in known})
+        values = {key: value for key, value in values.items() if key in known}
+        # A run saved before the presets were renamed (0.x "short"/"long") still resumes: its settings are resolved.
+        preset = values.get("preset", "auto")
+        values["preset"] = {"short": "sentence", "long": "document"}.get(preset, preset)
+        return cls(**values)
