@@ -35,11 +35,13 @@ def test_padding_never_changes_the_logits(cell, bidirectional, num_layers, pooli
     torch.testing.assert_close(together[1], alone[0], rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.parametrize("texts", [[[3, 4, 5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15], [16]],
+                                   [[3, 4, 5, 6, 7, 8, 9], [10, 11, 12, 13, 14, 15, 16]]], ids=["mixed", "equal"])
 @pytest.mark.parametrize("cell,bidirectional,num_layers", ARCHITECTURES)
-def test_padded_kernel_matches_packed_sequences(cell, bidirectional, num_layers):
-    """The CPU fast path gives the packed RNN's outputs and gradients at every real position."""
+def test_padded_kernel_matches_packed_sequences(cell, bidirectional, num_layers, texts):
+    """The CPU fast paths give the packed RNN's outputs and gradients at every real position."""
     model = tiny_model(cell=cell, bidirectional=bidirectional, num_layers=num_layers, dropout=0.0)
-    batch = collate([[3, 4, 5, 6, 7, 8, 9], [10, 11], [12, 13, 14, 15], [16]])
+    batch = collate(texts)
     valid = (torch.arange(7) < batch["lengths"].unsqueeze(1)).unsqueeze(2)  # [batch, seq, 1]
     results = []
     for packed in (True, False):
