@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from textrnn.cli import main as textrnn_main  # noqa: E402
 from textrnn.config import TrainConfig  # noqa: E402
 from textrnn.data import load_splits, prepare_data, quiet_datasets  # noqa: E402
+from markdown_block import replace_block  # noqa: E402  (beside this script)
 
-START, END = "<!-- benchmark_accuracy:start -->", "<!-- benchmark_accuracy:end -->"
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 
 
@@ -104,8 +104,7 @@ def device_name() -> str:
 
 
 def write_results(rows: list[dict], path: Path, command: str) -> None:
-    lines = [START, "",
-             f"Produced by `{command}` on {date.today().isoformat()}, device: {device_name()}, "
+    lines = [f"Produced by `{command}` on {date.today().isoformat()}, device: {device_name()}, "
              f"PyTorch {torch.__version__}.", "",
              "| data (test split) | seeds | textrnn accuracy % (mean ± sd) | per seed | textrnn time per run | "
              "TF-IDF + LR accuracy % | preset |",
@@ -119,14 +118,7 @@ def write_results(rows: list[dict], path: Path, command: str) -> None:
                      f"{row['runs'][0]['preset']} |")
     lines += ["", "Commands, one per data set (the seed varies):", ""]
     lines += [f"- `{row['runs'][0]['command']}`" for row in rows]
-    lines += ["", END]
-    block = "\n".join(lines)
-    text = path.read_text() if path.exists() else "# Results\n\n"
-    if START in text and END in text:
-        text = text[: text.index(START)] + block + text[text.index(END) + len(END) :]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    path.write_text(text)
+    replace_block(path, "benchmark_accuracy", "\n".join(lines), "Results")
 
 
 def main(argv=None) -> int:

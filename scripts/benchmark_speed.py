@@ -37,6 +37,7 @@ from textrnn.config import TrainConfig  # noqa: E402
 from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets  # noqa: E402
 from textrnn.tokenizer import encode_batch, train_tokenizer  # noqa: E402
 from textrnn.train import train  # noqa: E402
+from markdown_block import replace_block  # noqa: E402  (beside this script)
 
 SHORT_SENTENCE = "a gorgeous, witty and moving film"
 
@@ -301,7 +302,6 @@ def main(argv=None) -> int:
     floor_256 = epoch_floor(lengths, config.batch_size, 256, 256)
     command = "python scripts/benchmark_speed.py" + (f" --device {args.device}" if args.device != "cpu" else "")
     lines = [
-        "# Speed benchmarks", "",
         f"Produced by `{command}` on {date.today().isoformat()}.", "",
         f"- Machine: {describe_machine(device)}.",
         f"- Data: IMDB, {len(data.train):,} training reviews (textrnn's split of the 25,000; the other "
@@ -312,7 +312,7 @@ def main(argv=None) -> int:
         f"{config.truncation} truncation, {config.pooling} pooling, word dropout {config.word_dropout}); "
         "the reference keeps the first tokens and the final hidden states, as the tutorials do.", "",
         *table(reference, encoding, ours, variants, len(data.test)), "",
-        "## The floor for one epoch on a GPU", "",
+        "### The floor for one epoch on a GPU", "",
         f"For these {int(lengths.sum()):,} training tokens (after truncation), forward and backward:", "",
         "| model | FLOPs | sequential RNN steps |", "|---|---:|---:|",
         f"| BiLSTM {config.embedding_dim}/{config.hidden_dim}, batch {config.batch_size} | {floor['flops']:.2e} | "
@@ -324,7 +324,7 @@ def main(argv=None) -> int:
     text = "\n".join(lines) + "\n"
     print(text)
     if not args.quick:
-        Path(args.output).write_text(text)
+        replace_block(Path(args.output), "benchmark_speed", text, "Speed benchmarks")
     return 0
 
 
