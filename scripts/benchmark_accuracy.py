@@ -36,6 +36,7 @@ from textrnn.data import load_splits, prepare_data, quiet_datasets  # noqa: E402
 from markdown_block import replace_block  # noqa: E402  (beside this script)
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
+RUN_LOG = ROOT / "docs" / "results" / "accuracy_runs.jsonl"
 
 
 def tfidf_baseline(data) -> dict:
@@ -121,6 +122,21 @@ def write_results(rows: list[dict], path: Path, command: str) -> None:
     replace_block(path, "benchmark_accuracy", "\n".join(lines), "Results")
 
 
+def rows_from_log(log: Path, names: list[str], root: Path) -> list[dict]:
+    """Each data set's latest run per seed from the run log, as write_results takes them."""
+    latest = {}
+    for line in log.read_text().splitlines():
+        run = json.loads(line)
+        latest[run["dataset"], run["seed"]] = run
+    rows = []
+    for name in names:
+        runs = [run for (dataset, _), run in sorted(latest.items()) if dataset == name]
+        if runs:
+            test_split = "test" if "--dataset" in data_flags(root / name) else "validation"
+            rows.append({"dataset": name, "test_split": test_split, "runs": runs, "baseline": runs[-1]["baseline"]})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
@@ -129,12 +145,18 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", default=str(ROOT / "runs" / "benchmark"), help="where the trained models go")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
     parser.add_argument("--quick", action="store_true", help="2,000 training texts a set, 1 seed, 1 epoch; no docs")
+    parser.add_argument("--from-log", action="store_true",
+                        help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) "
+                             "without training")
     parser.add_argument("extra", nargs="*", help="more textrnn train flags, after --")
     args = parser.parse_args(argv)
     quiet_datasets()
     seeds, extra = (args.seeds[:1], [*args.extra, "--epochs", "1"]) if args.quick else (args.seeds, args.extra)
     root = Path(args.data_root)
     names = args.datasets or sorted(p.name for p in root.iterdir() if p.is_dir())
+    if args.from_log:
+        write_results(rows_from_log(RUN_LOG, names, root), Path(args.results), "python scripts/benchmark_accuracy.py")
+        return 0
     rows = []
     for name in names:
         flags = data_flags(root / name)
@@ -154,9 +176,8 @@ def main(argv=None) -> int:
             runs.append(run)
             if args.quick:
                 continue
-            log = ROOT / "docs" / "results" / "accuracy_runs.jsonl"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            with open(log, "a") as handle:
+            RUN_LOG.parent.mkdir(parents=True, exist_ok=True)
+            with open(RUN_LOG, "a") as handle:
                 handle.write(json.dumps({"dataset": name, "seed": seed, "date": date.today().isoformat(),
                                          "device": device_name(), **run, "baseline": baseline}) + "\n")
         rows.append({"dataset": name, "test_split": test_split, "runs": runs, "baseline": baseline})
