@@ -15,8 +15,8 @@ METRICS = ("accuracy", "macro_f1")
 EMBEDDING_INITS = ("random", "svd")
 
 # Settings that suit one kind of text and not another. A field left unset (None) takes its preset's value;
-# preset "auto" picks one by the training texts' median length in words. Chosen by validation accuracy on
-# SST-2 (sentence), AG News (paragraph) and IMDB (document); docs/RESULTS.md has the runs.
+# preset "auto" picks one by the training texts' median length in words. Chosen from runs on SST-2
+# (sentence), AG News (paragraph) and IMDB (document); docs/RESULTS.md has them, and how they were judged.
 COMMON = {"max_length": 256, "truncation": "head", "embedding_dim": 300, "hidden_dim": 128, "dropout": 0.3,
           "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10, "pretrain_epochs": 0}
 PRESETS = {

@@ -6,8 +6,9 @@ batch with longer texts. Two ways to run the recurrence keep that promise:
 
 - packed (CUDA): `pack_padded_sequence`, which cuDNN runs natively;
 - padded (CPU): with no padding in the batch, the module as it is; otherwise
-  each direction of each layer runs the fused padded kernel on its own. The forward direction reads the padded batch as it is (padding comes
-  after every real token, so it never reaches one); the backward direction reads
+  each direction of each layer runs the fused padded kernel on its own. The
+  forward direction reads the padded batch as it is (padding comes after
+  every real token, so it never reaches one); the backward direction reads
   each sequence reversed within its own length, so its padding comes last too.
   PyTorch's CPU packed path is several times slower than this whenever the
   lengths in a batch differ.
