@@ -3,6 +3,7 @@
     .venv/bin/python scripts/benchmark_accuracy.py                        # every set in ../shared/data, seeds 0-2
     .venv/bin/python scripts/benchmark_accuracy.py --datasets sst2 --seeds 0
     .venv/bin/python scripts/benchmark_accuracy.py --quick                # 2,000 texts a set, 1 seed: a smoke test
+    .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the run log
 
 For each data set and seed, `textrnn train` runs with its defaults (which pick the preset for the
 texts' length) on the data set's own splits. A set without a test split (SST-2 ships train and GLUE's
