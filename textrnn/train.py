@@ -11,13 +11,9 @@ A run's output directory:
     eval_report.json, eval_report.md, confusion_matrix.png, roc_curve.png, errors.jsonl  on the test split
 """
 
-import json
 import math
 import os
-import shutil
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -32,20 +28,16 @@ from . import checkpoint
 from .batching import make_loader
 from .config import TrainConfig
 from .data import encode_split, load_splits, prepare_data, quiet_datasets
-from .errors import NonFiniteLossError, TextRNNError
-from .evaluate import evaluate_texts, format_report_line, plot_training_curves
-from .fileio import atomic_write, atomic_write_json, remove_temporaries
+from .errors import NonFiniteLossError
+from .evaluate import evaluate_texts, format_report_line
+from .fileio import atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
 from .optim import LossWatch, WeightAverage, amp_dtype, averaged, make_optimizer, train_step, warmup_cosine
 from .pretrain import cooccurrence_vectors, pretrain
+from .rundir import (Checkpoints, StopRequest, TrainingStopped, check_output, clear_output, describe_position,
+                     find_resume_dir, write_history)
 from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
-
-RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
-             "pretrain_metrics.json",
-             "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
-             "errors.jsonl", "last")
-
 
 @dataclass
 class Distributed:
@@ -76,30 +68,6 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
     return world, device
 
 
-def check_output(output: Path, force: bool) -> list[Path]:
-    """The files of an earlier run in `output`: an error unless --force, else the files to replace."""
-    taken = [output / name for name in RUN_FILES if (output / name).exists()]
-    if taken and not force:
-        raise TextRNNError(f"{output} already holds a run ({', '.join(path.name for path in taken[:3])}, ...); "
-                           "pass --force to replace it, or --resume to continue it")
-    return taken
-
-
-def clear_output(output: Path, taken: list[Path]) -> None:
-    for path in taken:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
-    output.mkdir(parents=True, exist_ok=True)
-
-
-def find_resume_dir(resume: str, output: Path) -> Path:
-    """--resume with no path means this run's last/; a path may be a run directory or its last/."""
-    candidate = output / "last" if resume == "auto" else Path(resume)
-    for directory in (candidate, candidate / "last"):
-        if (directory / checkpoint.STATE_FILE).is_file():
-            return directory
-    raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
-
-
 def init_embeddings(model: RNNClassifier, vectors, found, path: str, log) -> None:
     """Copy the rows `found` in the word vectors file into the embedding table."""
     with torch.no_grad():
@@ -107,38 +75,6 @@ def init_embeddings(model: RNNClassifier, vectors, found, path: str, log) -> Non
         weight[torch.from_numpy(found)] = torch.from_numpy(vectors[found])
         weight[model.config.pad_id] = 0.0
     log(f"embeddings: {found.sum():,} of {len(found):,} vocabulary tokens ({found.mean():.1%}) found in {path}")
-
-
-class StopRequest:
-    """Ctrl-C (SIGINT) or SIGTERM during training: finish the current step, save a checkpoint, stop.
-
-    Stopping only between steps keeps the saved state whole: a KeyboardInterrupt raised midway through
-    a step could leave the optimizer stepped and the schedule not. A second Ctrl-C stops at once. Off
-    under torchrun (the ranks would stop at different steps) and outside the main thread (no signals).
-    """
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-    def __init__(self, enabled: bool):
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.requested = False
-        self.previous = {}
-
-    def __enter__(self):
-        if self.enabled:
-            self.previous = {number: signal.signal(number, self.handle) for number in self.SIGNALS}
-        return self
-
-    def __exit__(self, *exc_info):
-        for number, handler in self.previous.items():
-            signal.signal(number, handler)
-
-    def handle(self, number, frame):
-        if self.requested:
-            raise KeyboardInterrupt
-        self.requested = True
-        print(f"\n{signal.Signals(number).name}: stopping after this step and saving a checkpoint "
-              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
 
 
 def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool,
@@ -202,67 +138,6 @@ def train(config: TrainConfig) -> dict:
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
-
-
-class TrainingStopped(Exception):
-    """Raised between steps after Ctrl-C, once the checkpoint is saved."""
-
-
-class Checkpoints:
-    """What a run saves, always whole: each file is written atomically, and only rank 0 writes.
-
-    OUTPUT/last/training_state.safetensors holds everything --resume needs (weights, optimizer, schedule,
-    random state, the position within the epoch and its running totals): it is saved at every epoch's
-    end, every `every_seconds` within an epoch and when a stop is asked for. model.safetensors is replaced
-    in OUTPUT when an epoch is the best so far and in OUTPUT/last after every epoch.
-    """
-
-    def __init__(self, output: Path, model, optimizer, scheduler, scaler, average: WeightAverage | None,
-                 watch: LossWatch, every_seconds: float, enabled: bool):
-        self.output, self.last = output, output / "last"
-        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
-        self.average = average
-        self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
-        self.saved_at = time.monotonic()
-        self.position: str | None = None  # of the last saved state, for messages
-
-    def due(self) -> bool:
-        return self.enabled and self.every_seconds > 0 and time.monotonic() - self.saved_at >= self.every_seconds
-
-    def save_state(self, state: dict) -> None:
-        self.watch.check_weights(self.model)  # never save the state that follows a bad step
-        if self.enabled:
-            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state,
-                                           average=self.average)
-            self.position = describe_position(state)
-        self.saved_at = time.monotonic()
-
-    def save_epoch(self, state: dict, improved: bool) -> None:
-        self.watch.check_weights(self.model)
-        if self.enabled:
-            with averaged(self.average):  # the saved models are the weights that were validated
-                if improved:
-                    checkpoint.write_weights(self.output, self.model)
-                checkpoint.write_weights(self.last, self.model)
-        self.save_state(state)
-
-    def describe_last(self) -> str:
-        if self.position is None:
-            return "no checkpoint was saved before it"
-        return f"the last good checkpoint ({self.position}) is kept in {self.last}"
-
-
-def describe_position(state: dict) -> str:
-    if state.get("step"):
-        return f"in epoch {state['epoch'] + 1} after step {state['step']}"
-    return f"after epoch {state['epoch']}"
-
-
-def write_history(output: Path, history: list[dict]) -> None:
-    """metrics.jsonl, rewritten whole from the saved history: a killed run never leaves a row twice."""
-    atomic_write(output / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history).encode())
-    if history:
-        plot_training_curves(history, output / "training_curves.png")
 
 
 def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dict:

@@ -1,0 +1,142 @@
+"""A run's directory: what a training run writes, how it is replaced, checkpointed, stopped and resumed.
+
+train.py decides when; this module holds the rules: an earlier run is replaced only with --force and
+only once every input has been read, each file is written whole (fileio.atomic_write), Ctrl-C stops
+between steps with a checkpoint saved, and --resume finds that checkpoint again.
+"""
+
+import json
+import shutil
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from . import checkpoint
+from .errors import TextRNNError
+from .evaluate import plot_training_curves
+from .fileio import atomic_write
+from .optim import LossWatch, WeightAverage, averaged
+
+RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
+             "pretrain_metrics.json",
+             "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
+             "errors.jsonl", "last")
+
+
+def check_output(output: Path, force: bool) -> list[Path]:
+    """The files of an earlier run in `output`: an error unless --force, else the files to replace."""
+    taken = [output / name for name in RUN_FILES if (output / name).exists()]
+    if taken and not force:
+        raise TextRNNError(f"{output} already holds a run ({', '.join(path.name for path in taken[:3])}, ...); "
+                           "pass --force to replace it, or --resume to continue it")
+    return taken
+
+
+def clear_output(output: Path, taken: list[Path]) -> None:
+    for path in taken:
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    output.mkdir(parents=True, exist_ok=True)
+
+
+def find_resume_dir(resume: str, output: Path) -> Path:
+    """--resume with no path means this run's last/; a path may be a run directory or its last/."""
+    candidate = output / "last" if resume == "auto" else Path(resume)
+    for directory in (candidate, candidate / "last"):
+        if (directory / checkpoint.STATE_FILE).is_file():
+            return directory
+    raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
+
+
+class StopRequest:
+    """Ctrl-C (SIGINT) or SIGTERM during training: finish the current step, save a checkpoint, stop.
+
+    Stopping only between steps keeps the saved state whole: a KeyboardInterrupt raised midway through
+    a step could leave the optimizer stepped and the schedule not. A second Ctrl-C stops at once. Off
+    under torchrun (the ranks would stop at different steps) and outside the main thread (no signals).
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self.previous = {}
+
+    def __enter__(self):
+        if self.enabled:
+            self.previous = {number: signal.signal(number, self.handle) for number in self.SIGNALS}
+        return self
+
+    def __exit__(self, *exc_info):
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
+
+    def handle(self, number, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(number).name}: stopping after this step and saving a checkpoint "
+              "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+
+class TrainingStopped(Exception):
+    """Raised between steps after Ctrl-C, once the checkpoint is saved."""
+
+
+class Checkpoints:
+    """What a run saves, always whole: each file is written atomically, and only rank 0 writes.
+
+    OUTPUT/last/training_state.safetensors holds everything --resume needs (weights, optimizer, schedule,
+    random state, the position within the epoch and its running totals): it is saved at every epoch's
+    end, every `every_seconds` within an epoch and when a stop is asked for. model.safetensors is replaced
+    in OUTPUT when an epoch is the best so far and in OUTPUT/last after every epoch.
+    """
+
+    def __init__(self, output: Path, model, optimizer, scheduler, scaler, average: WeightAverage | None,
+                 watch: LossWatch, every_seconds: float, enabled: bool):
+        self.output, self.last = output, output / "last"
+        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
+        self.average = average
+        self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
+        self.saved_at = time.monotonic()
+        self.position: str | None = None  # of the last saved state, for messages
+
+    def due(self) -> bool:
+        return self.enabled and self.every_seconds > 0 and time.monotonic() - self.saved_at >= self.every_seconds
+
+    def save_state(self, state: dict) -> None:
+        self.watch.check_weights(self.model)  # never save the state that follows a bad step
+        if self.enabled:
+            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state,
+                                           average=self.average)
+            self.position = describe_position(state)
+        self.saved_at = time.monotonic()
+
+    def save_epoch(self, state: dict, improved: bool) -> None:
+        self.watch.check_weights(self.model)
+        if self.enabled:
+            with averaged(self.average):  # the saved models are the weights that were validated
+                if improved:
+                    checkpoint.write_weights(self.output, self.model)
+                checkpoint.write_weights(self.last, self.model)
+        self.save_state(state)
+
+    def describe_last(self) -> str:
+        if self.position is None:
+            return "no checkpoint was saved before it"
+        return f"the last good checkpoint ({self.position}) is kept in {self.last}"
+
+
+def describe_position(state: dict) -> str:
+    if state.get("step"):
+        return f"in epoch {state['epoch'] + 1} after step {state['step']}"
+    return f"after epoch {state['epoch']}"
+
+
+def write_history(output: Path, history: list[dict]) -> None:
+    """metrics.jsonl, rewritten whole from the saved history: a killed run never leaves a row twice."""
+    atomic_write(output / "metrics.jsonl", "".join(json.dumps(row) + "\n" for row in history).encode())
+    if history:
+        plot_training_curves(history, output / "training_curves.png")
