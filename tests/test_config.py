@@ -25,7 +25,7 @@ def test_unset_settings_come_from_the_preset_and_given_ones_win():
     assert all(getattr(config, name) == value for name, value in PRESETS["document"].items() if name != "hidden_dim")
     forced = TrainConfig(preset="sentence").resolve(LONG_TEXTS)
     assert forced.preset == "sentence" and forced.max_length == PRESETS["sentence"]["max_length"]
-    assert forced.embedding_init == "random" and forced.word_dropout == 0
+    assert forced.embedding_init == "svd" and forced.word_dropout == PRESETS["sentence"]["word_dropout"]
 
 
 def test_a_resolved_config_is_validated_whole():
