@@ -156,7 +156,8 @@ def main(argv=None) -> int:
     root = Path(args.data_root)
     names = args.datasets or sorted(p.name for p in root.iterdir() if p.is_dir())
     if args.from_log:
-        write_results(rows_from_log(RUN_LOG, names, root), Path(args.results), "python scripts/benchmark_accuracy.py")
+        write_results(rows_from_log(RUN_LOG, names, root), Path(args.results),
+                      "python scripts/benchmark_accuracy.py --from-log")
         return 0
     rows = []
     for name in names:
