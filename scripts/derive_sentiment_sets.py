@@ -10,7 +10,7 @@ read), shuffled and cut in half, one half to train on and one to test on:
 
     imdb_sentences   the last sentence of each review (median 12 words; `auto` picks `sentence`),
                      10,000 to train on, like MR's 10,662 sentences
-    imdb_paragraphs  the last three sentences (median about 45 words; `auto` picks `paragraph`), 12,500
+    imdb_paragraphs  the last three sentences (median 49 words; `auto` picks `paragraph`), 12,500
 
 The labels stay the review's: a last sentence may not carry its review's verdict, so accuracies are lower
 than on whole reviews, for every model alike.
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     reviews = datasets.load_dataset(args.imdb, split="train").shuffle(seed=0)
     half = len(reviews) // 2
     for name, (count, train_size) in SETS.items():
-        cut = reviews.map(lambda row: {"text": last_sentences(row["text"], count)})
+        cut = reviews.map(lambda row, count=count: {"text": last_sentences(row["text"], count)})
         cut = cut.filter(lambda row: bool(row["text"].strip()))
         folder = Path(args.output) / name
         folder.mkdir(parents=True, exist_ok=True)
