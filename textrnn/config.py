@@ -26,7 +26,7 @@ PRESETS = {
     "sentence": {**COMMON, "embedding_dim": 128, "batch_size": 64, "lr": 2e-3, "word_dropout": 0.2,
                  "embedding_init": "svd"},
     # news items, short reviews, posts: strong word dropout against overfitting a few thousand texts, less than
-    # topic data alone would want (0.5), which costs short sentiment reviews a point
+    # topic data alone would want (0.5), which costs short sentiment reviews half a point
     "paragraph": {**COMMON, "word_dropout": 0.35, "embedding_init": "svd"},
     # reviews and articles of hundreds of words: the ending says as much as the opening
     "document": {**COMMON, "max_length": 512, "truncation": "head+tail", "word_dropout": 0.2, "embedding_init": "svd"},
