@@ -14,6 +14,7 @@ import torch
 
 from .batching import collate
 from .checkpoint import load_model_dir
+from .errors import ConfigError, InputError, InputTypeError
 from .tokenizer import TokenizerConfig, encode_batch
 
 
@@ -24,9 +25,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     try:
         device = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"unknown device {str(device)!r}: use auto, cpu, cuda or cuda:N ({error})") from None
+        raise ConfigError(f"unknown device {str(device)!r}: use auto, cpu, cuda or cuda:N ({error})") from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
+        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
     return device
 
 
@@ -42,18 +43,18 @@ def check_texts(text_or_texts) -> tuple[list[str], bool]:
     if isinstance(text_or_texts, str):
         texts, single = [text_or_texts], True
     elif isinstance(text_or_texts, (bytes, bytearray)):
-        raise TypeError("classify_text takes str, not bytes: decode it first, e.g. data.decode('utf-8')")
+        raise InputTypeError("classify_text takes str, not bytes: decode it first, e.g. data.decode('utf-8')")
     elif not isinstance(text_or_texts, Iterable) or isinstance(text_or_texts, (Mapping, Set)):
         # a set has no order, so its results could not be matched to its texts
-        raise TypeError(f"classify_text takes a str or a list of str, not {type(text_or_texts).__name__}")
+        raise InputTypeError(f"classify_text takes a str or a list of str, not {type(text_or_texts).__name__}")
     else:
         texts, single = list(text_or_texts), False
     for index, text in enumerate(texts):
         where = "the text" if single else f"text at index {index}"
         if not isinstance(text, str):
-            raise TypeError(f"{where} is {type(text).__name__}, not str")
+            raise InputTypeError(f"{where} is {type(text).__name__}, not str")
         if surrogate := LONE_SURROGATE.search(text):
-            raise ValueError(f"{where} is not valid Unicode: a lone surrogate {surrogate.group()!r} at character "
+            raise InputError(f"{where} is not valid Unicode: a lone surrogate {surrogate.group()!r} at character "
                              f"{surrogate.start()} (left by decoding with errors='surrogateescape'?); clean it with "
                              "text.encode('utf-8', 'replace').decode('utf-8')")
     return texts, single
@@ -78,7 +79,7 @@ class TextClassifier:
     def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:
         """predict_proba for texts that check_texts has passed."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+            raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         sequences = encode_batch(self.tokenizer, texts, self.tokenizer_config)
         order = np.argsort([len(seq) for seq in sequences], kind="stable")
         probs = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
@@ -113,9 +114,9 @@ def classify_text(text_or_texts, model, top_k: int | None = 1, device=None, batc
     if not isinstance(model, TextClassifier):
         model = load(model, device=device or "cpu")
     elif device is not None and resolve_device(device) != model.device:
-        raise ValueError(f"the classifier is on {model.device}; load it with device={device!r} instead")
+        raise ConfigError(f"the classifier is on {model.device}; load it with device={device!r} instead")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        raise ValueError(f"top_k must be a positive int or None, got {top_k!r}")
+        raise ConfigError(f"top_k must be a positive int or None, got {top_k!r}")
     k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
     probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
     results = []

@@ -24,7 +24,7 @@ from torch import nn
 
 from .batching import EncodedSplit, make_loader
 from .model import RNNClassifier
-from .errors import NonFiniteLossError
+from .errors import ConfigError, NonFiniteLossError
 from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
 
 CUTOFFS = (500, 2_500, 10_000)  # ids are frequency-ranked: the 500 most frequent words are ~75% of tokens
@@ -65,7 +65,7 @@ def cooccurrence_vectors(encoded: EncodedSplit, vocab_size: int, dim: int, windo
 
 def check_pretrainable(config) -> None:
     if config.bidirectional and config.num_layers > 1:
-        raise ValueError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
+        raise ConfigError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
                          f"(--num-layers {config.num_layers} with both directions would let upper layers "
                          "see the words they must predict)")
 

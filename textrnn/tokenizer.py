@@ -11,6 +11,8 @@ from pathlib import Path
 
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
+from .errors import ConfigError, DataError
+
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]  # order fixes their ids
@@ -31,15 +33,15 @@ class TokenizerConfig:
 
     def __post_init__(self):
         if self.kind not in KINDS:
-            raise ValueError(f"unknown tokenizer {self.kind!r}: choose one of {', '.join(KINDS)}")
+            raise ConfigError(f"unknown tokenizer {self.kind!r}: choose one of {', '.join(KINDS)}")
         if self.vocab_size < len(SPECIAL_TOKENS) + 1:
-            raise ValueError(f"vocab_size must be at least {len(SPECIAL_TOKENS) + 1}, got {self.vocab_size}")
+            raise ConfigError(f"vocab_size must be at least {len(SPECIAL_TOKENS) + 1}, got {self.vocab_size}")
         if self.min_freq < 1:
-            raise ValueError(f"min_freq must be at least 1, got {self.min_freq}")
+            raise ConfigError(f"min_freq must be at least 1, got {self.min_freq}")
         if self.max_length < 1:
-            raise ValueError(f"max_length must be at least 1, got {self.max_length}")
+            raise ConfigError(f"max_length must be at least 1, got {self.max_length}")
         if self.truncation not in TRUNCATIONS:
-            raise ValueError(f"unknown truncation {self.truncation!r}: choose one of {', '.join(TRUNCATIONS)}")
+            raise ConfigError(f"unknown truncation {self.truncation!r}: choose one of {', '.join(TRUNCATIONS)}")
 
     @property
     def head_length(self) -> int:
@@ -131,7 +133,7 @@ def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int):
             if line_number == 1 and len(parts) == 2:
                 continue  # word2vec text header
             if len(parts) != dim + 1:
-                raise ValueError(f"{path}, line {line_number}: {len(parts) - 1} values, but the embedding "
+                raise DataError(f"{path}, line {line_number}: {len(parts) - 1} values, but the embedding "
                                  f"dimension is {dim} (set --embedding-dim to the file's dimension)")
             word = parts[0]
             targets = [vocab[word]] if word in vocab else lowered.get(word.lower(), [])
@@ -140,10 +142,10 @@ def read_word_vectors(path: str | Path, vocab: dict[str, int], dim: int):
             try:
                 vector = np.asarray(parts[1:], dtype=np.float32)
             except ValueError as error:
-                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} is not numbers "
+                raise DataError(f"{path}, line {line_number}: the vector of {word!r} is not numbers "
                                  f"({error})") from None
             if not np.isfinite(vector).all():  # NaN, inf, or too large for float32: training would give NaN
-                raise ValueError(f"{path}, line {line_number}: the vector of {word!r} has values that are not "
+                raise DataError(f"{path}, line {line_number}: the vector of {word!r} has values that are not "
                                  "finite float32 numbers")
             for index in targets:
                 if not found[index] or word in vocab:
