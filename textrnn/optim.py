@@ -1,11 +1,13 @@
 """What training and pre-training share: the optimiser, the learning-rate schedule, mixed precision."""
 
+import functools
 import math
 from contextlib import contextmanager, nullcontext
 
 import torch
 
 from .errors import NonFiniteLossError
+from .model import ModelConfig, RNNClassifier
 
 
 def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -31,10 +33,52 @@ def warmup_cosine(total_steps: int, warmup_steps: int):
     return factor
 
 
+def follow_schedule(optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR) -> None:
+    """Set each group's learning rate to what the scheduler's factor gives at its current step: after a resumed
+    run's schedule is stretched over more epochs, its next step already takes the new value."""
+    for group, base_lr, factor in zip(optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas):
+        group["lr"] = base_lr * factor(scheduler.last_epoch)
+
+
 def amp_dtype(device: torch.device) -> torch.dtype:
-    # float16 on CUDA (with a GradScaler); bfloat16 on the CPU, whose fused RNN kernels run it natively and
-    # whose exponent range needs no loss scaling.
+    # float16 on CUDA (with a GradScaler); bfloat16 on the CPU, whose fused RNN kernels run it natively where
+    # the CPU has bfloat16 instructions, and whose exponent range needs no loss scaling.
     return torch.float16 if device.type == "cuda" else torch.bfloat16
+
+
+@functools.cache
+def cpu_autocast_works(cell: str, embedding_dim: int, hidden_dim: int, num_layers: int, bidirectional: bool) -> bool:
+    """Whether this CPU runs such an RNN forward and backward under bfloat16 autocast.
+
+    oneDNN, which runs PyTorch's CPU RNN kernels, has bfloat16 LSTM primitives only for CPUs with AVX-512
+    (or AMX); on an AVX2-only CPU creating one fails with "could not create a primitive descriptor". Rather
+    than guess from CPU flags, try it: a two-text batch through both CPU paths of the model (the per-direction
+    kernels and the module's fused call), with the run's own cell and sizes. The answer is kept for the process.
+    """
+    config = ModelConfig(vocab_size=4, num_classes=2, embedding_dim=embedding_dim, hidden_dim=hidden_dim,
+                         num_layers=num_layers, cell=cell, bidirectional=bidirectional, word_dropout=0.0)
+    with torch.random.fork_rng(devices=[]):  # the run's own random stream stays untouched
+        model = RNNClassifier(config)
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                uneven = model(torch.tensor([[2, 3, 1], [2, 0, 0]]), torch.tensor([3, 1]))  # per-direction kernels
+                even = model(torch.tensor([[2, 3]]), torch.tensor([2]))  # the module's own fused call
+            (uneven.float().sum() + even.float().sum()).backward()
+        except RuntimeError:
+            return False
+    return True
+
+
+def use_amp(asked: bool, device: torch.device, model_config: ModelConfig, log) -> bool:
+    """Whether a run that `asked` for mixed precision gets it here; where the CPU cannot, one line says so."""
+    if not asked or device.type != "cpu":
+        return asked
+    fields = ("cell", "embedding_dim", "hidden_dim", "num_layers", "bidirectional")
+    if cpu_autocast_works(*(getattr(model_config, name) for name in fields)):
+        return True
+    log(f"--amp: this CPU has no bfloat16 kernel for the {model_config.cell.upper()} (oneDNN needs AVX-512 or AMX "
+        "for it); training in float32 instead")
+    return False
 
 
 def train_step(loss: torch.Tensor, model: torch.nn.Module, optimizer, scheduler, scaler, clip: float,
