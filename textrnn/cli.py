@@ -6,132 +6,90 @@
     cat reviews.txt | textrnn predict runs/sst2 -
 
 Mistakes in the input (a missing file, an unknown option value, a broken model
-directory) print one line and exit with status 2; TEXTRNN_DEBUG=1 shows the traceback.
+directory: errors.TextRNNError) print one line and exit with status 2; TEXTRNN_DEBUG=1
+shows their traceback. Any other exception is a bug: it prints its traceback, says
+so, and exits with status 1.
 """
 
 import argparse
 import codecs
+import errno
 import json
 import os
 import sys
+import traceback
+import typing
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import __version__
-from .config import METRICS, PRESETS, TrainConfig
+from .config import PRESET_FIELDS, PRESETS, TrainConfig
 from .errors import TextRNNError
 
-DEFAULTS = TrainConfig()
+DATA_FIELDS = ("dataset", "train_file", "validation_file", "test_file", "text_column", "label_column")
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
-    """Shows defaults, except the unset ones (None), whose help says where their value comes from."""
+def flag_help(spec) -> str:
+    """A field's help line with its default, or, for a preset's setting, each preset's value."""
+    text = spec.metadata["help"]
+    if spec.name in PRESET_FIELDS:
+        values = ", ".join(f"{preset} {settings[spec.name]}" for preset, settings in PRESETS.items())
+        return f"{text}; default from the preset: {values}"
+    if spec.type is bool or spec.default in (None, MISSING):
+        return text
+    return f"{text} (default: {spec.default})"
 
-    def _get_help_string(self, action):
-        return action.help if action.default is None else super()._get_help_string(action)
 
-
-def from_preset(name: str, help_text: str = "") -> str:
-    values = ", ".join(f"{preset} {settings[name]}" for preset, settings in PRESETS.items())
-    return f"{help_text + '; ' if help_text else ''}default from the preset: {values}"
-
-
-def add_data_arguments(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("data")
-    group.add_argument("--dataset", help="hub name (imdb, name:config), local dataset directory or data file")
-    group.add_argument("--train-file", help="csv, tsv, json, jsonl or parquet file")
-    group.add_argument("--validation-file", help="(without one, a stratified share of train is held out)")
-    group.add_argument("--test-file")
-    group.add_argument("--text-column", help="default: detected (text, sentence, review, content, ...)")
-    group.add_argument("--label-column", help="default: detected (label, labels, sentiment, ...)")
+def add_config_arguments(parser: argparse.ArgumentParser, names=None) -> None:
+    """One flag per TrainConfig field (or per field in `names`), made from the field's type, default and metadata,
+    as HfArgumentParser does. A flag left out stays out of the parsed namespace (argparse.SUPPRESS), so the
+    settings a user gave explicitly are known exactly; TrainConfig fills in the rest."""
+    groups = {}
+    for spec in fields(TrainConfig):
+        if names is not None and spec.name not in names:
+            continue
+        options = {key: value for key, value in spec.metadata.items() if key not in ("help", "group", "aliases")}
+        group_name = spec.metadata["group"]
+        group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
+        flag = "--" + spec.name.replace("_", "-")
+        if spec.type is bool:  # a switch: --amp turns a False default on, --no-progress a True one off
+            flag, options["action"] = (f"--no-{flag[2:]}", "store_false") if spec.default else (flag, "store_true")
+        else:
+            options["type"] = next(t for t in (*typing.get_args(spec.type), spec.type) if t is not type(None))
+        group.add_argument(flag, *spec.metadata.get("aliases", ()), dest=spec.name, default=argparse.SUPPRESS,
+                           help=flag_help(spec), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textrnn", description="Recurrent text classifiers: train, evaluate, predict.")
     parser.add_argument("--version", action="version", version=f"textrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    d = DEFAULTS
 
-    train = commands.add_parser("train", help="train a classifier and write the model and its report",
-                                formatter_class=HelpFormatter)
-    add_data_arguments(train)
-    train.add_argument("--validation-size", type=float, default=d.validation_size,
-                       help="share of train held out when there is no validation split")
-    train.add_argument("--output", "-o", default=d.output, help="run directory")
-    train.add_argument("--force", action="store_true", help="replace an existing run in --output")
-    train.add_argument("--resume", nargs="?", const="auto", metavar="DIR",
-                       help="continue an interrupted run (default: --output's last/ checkpoint)")
-    train.add_argument("--preset", choices=("auto", *PRESETS), default=d.preset,
-                       help="settings for sentences (median under 25 words), paragraphs (25 to 99) or documents "
-                            "(100 or more); auto picks by the training texts' median length. A flag given "
-                            "explicitly wins over its preset")
-    train.add_argument("--checkpoint-every", type=float, default=d.checkpoint_every, metavar="SECONDS",
-                       help="save a resumable checkpoint this often within an epoch (0: at epoch ends only)")
-    group = train.add_argument_group("tokenizer")
-    group.add_argument("--tokenizer", choices=("word", "bpe"), default=d.tokenizer)
-    group.add_argument("--vocab-size", type=int, default=d.vocab_size)
-    group.add_argument("--min-freq", type=int, default=d.min_freq)
-    group.add_argument("--max-length", type=int, help=from_preset("max_length", "tokens kept per text"))
-    group.add_argument("--truncation", choices=("head", "head+tail"), help=from_preset(
-        "truncation", "keep a long text's first tokens, or its first quarter and last three quarters"))
-    group = train.add_argument_group("model")
-    group.add_argument("--cell", choices=("rnn", "lstm", "gru"), default=d.cell)
-    group.add_argument("--embedding-dim", type=int, help=from_preset("embedding_dim"))
-    group.add_argument("--hidden-dim", type=int, help=from_preset("hidden_dim"))
-    group.add_argument("--num-layers", type=int, default=d.num_layers)
-    group.add_argument("--no-bidirectional", dest="bidirectional", action="store_false")
-    group.add_argument("--dropout", type=float, help=from_preset("dropout"))
-    group.add_argument("--word-dropout", type=float,
-                       help=from_preset("word_dropout", "share of tokens dropped (embedding zeroed) while training"))
-    group.add_argument("--pooling", help=from_preset(
-        "pooling", "last, mean or max over the RNN outputs, or several joined by '+' (max+mean)"))
-    group.add_argument("--chunk-length", type=int, default=d.chunk_length,
-                       help="read long texts in independent chunks of this many tokens (0: whole texts); "
-                            "pooling still spans the whole text")
-    group.add_argument("--embedding-init", choices=("random", "svd"), help=from_preset(
-        "embedding_init", "svd: start from word vectors of the training texts' co-occurrence counts"))
-    group.add_argument("--embeddings", metavar="FILE", help="initial word vectors, GloVe/word2vec text format")
-    group = train.add_argument_group("optimisation")
-    group.add_argument("--batch-size", type=int, help=from_preset("batch_size"))
-    group.add_argument("--epochs", type=int, help=from_preset("epochs"))
-    group.add_argument("--lr", type=float, help=from_preset("lr"))
-    group.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    group.add_argument("--clip", type=float, default=d.clip, help="gradient norm clipping")
-    group.add_argument("--warmup", type=float, default=d.warmup, help="share of steps with linear warm-up")
-    group.add_argument("--average-decay", type=float, default=d.average_decay,
-                       help="keep, validate and save an exponential moving average of the weights with this "
-                            "decay per step (0.999, say); 0: off")
-    group.add_argument("--pretrain-epochs", type=int, help=from_preset(
-        "pretrain_epochs", "epochs of language-model pre-training of the encoder on the training texts first"))
-    group.add_argument("--pretrain-lr", type=float, default=d.pretrain_lr, help="default: --lr")
-    group.add_argument("--patience", type=int, default=d.patience, help="early stopping, in epochs")
-    group.add_argument("--metric", choices=METRICS, default=d.metric, help="validation metric for early stopping")
-    group.add_argument("--seed", type=int, default=d.seed)
-    group.add_argument("--device", default=d.device, help="auto, cpu, cuda or cuda:N")
-    group.add_argument("--amp", action="store_true", help="mixed precision: float16 on CUDA, bfloat16 on the CPU")
-    group.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
+    train = commands.add_parser("train", help="train a classifier and write the model and its report")
+    add_config_arguments(train)
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     evaluate.add_argument("model_dir")
-    add_data_arguments(evaluate)
+    add_config_arguments(evaluate, DATA_FIELDS)
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
     evaluate.add_argument("--output", "-o", help="where to write the report (default: MODEL_DIR/eval-SPLIT)")
-    evaluate.add_argument("--device", default="cpu")
-    evaluate.add_argument("--batch-size", type=int, default=256)
+    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    evaluate.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
 
     predict = commands.add_parser("predict", help="classify texts; JSON lines out")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text per stdin line")
-    predict.add_argument("--top-k", type=int, default=1, help="labels per text, 0 for all")
-    predict.add_argument("--device", default="cpu")
-    predict.add_argument("--batch-size", type=int, default=256)
+    predict.add_argument("--top-k", type=int, default=1, help="labels per text, 0 for all (default: 1)")
+    predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
     return parser
 
 
 def run_train(args) -> int:
     from .train import train
 
-    values = {key: value for key, value in vars(args).items() if key != "command"}
-    summary = train(TrainConfig.from_dict(values))
+    given = {key: value for key, value in vars(args).items() if key != "command"}
+    summary = train(TrainConfig(**given), given=set(given))
     return 130 if summary["interrupted"] else 0  # stopped by Ctrl-C: a resumable run, not a finished one
 
 
@@ -142,9 +100,10 @@ def run_evaluate(args) -> int:
 
     quiet_datasets()
     classifier = load(args.model_dir, device=args.device)
-    raw = load_splits(args.dataset, args.train_file, args.validation_file, args.test_file)
-    split = prepare_split(raw, args.split, args.text_column or classifier.config.get("text_column"),
-                          args.label_column or classifier.config.get("label_column"), classifier.labels)
+    data = {name: getattr(args, name, None) for name in DATA_FIELDS}
+    raw = load_splits(data["dataset"], data["train_file"], data["validation_file"], data["test_file"])
+    split = prepare_split(raw, args.split, data["text_column"] or classifier.config.get("text_column"),
+                          data["label_column"] or classifier.config.get("label_column"), classifier.labels)
     output = Path(args.output or Path(args.model_dir) / f"eval-{args.split}")
     report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}")
     print(f"{args.split}: {format_report_line(report)}")
@@ -209,6 +168,14 @@ def run_predict(args) -> int:
     return 0
 
 
+def is_user_error(error: Exception) -> bool:
+    """Mistakes in the input, data, options or model directory, and paths that cannot be read or written or a
+    full disk: the user's to fix. Anything else is a bug."""
+    if isinstance(error, TextRNNError):
+        return True
+    return isinstance(error, OSError) and (error.filename is not None or error.errno in (errno.ENOSPC, errno.EDQUOT))
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
@@ -219,12 +186,18 @@ def main(argv=None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # else the flush at exit fails on the closed pipe once more
         os.close(devnull)
         return 141  # 128 + SIGPIPE, what a shell reports for a command stopped by a closed pipe
-    except (TextRNNError, ValueError, TypeError, OSError) as error:  # OSError: a missing file, a full disk
+    except KeyboardInterrupt:
+        print(f"textrnn {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if not is_user_error(error):
+            traceback.print_exc()
+            print(f"textrnn {args.command}: internal error ({type(error).__name__}): this is a bug in textrnn or a "
+                  "library it uses, not a mistake in your input; please report it with the traceback above",
+                  file=sys.stderr)
+            return 1
         if os.environ.get("TEXTRNN_DEBUG"):
             raise
         message = " ".join(str(error).split())  # one line, even when a library's message has several
         print(f"textrnn {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"textrnn {args.command}: interrupted", file=sys.stderr)
-        return 130

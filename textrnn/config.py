@@ -1,15 +1,17 @@
 """Every setting of a training run in one small dataclass, and the presets for sentences, paragraphs and documents.
 
-The command line's flags are generated from these fields (defaults included),
-and the run writes it, resolved, to `train_config.json` beside the model.
+Each field carries its command-line flag's help text, group and choices (`setting`), and the flags are
+generated from the fields, as Hugging Face's HfArgumentParser does; the choices are the modules' own
+constants. A run writes the config, resolved, to `train_config.json` beside the model.
 """
 
 import statistics
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 
-from .model import ModelConfig
+from .errors import ConfigError
+from .model import CELLS, POOLINGS, ModelConfig
 from .pretrain import check_pretrainable
-from .tokenizer import TokenizerConfig
+from .tokenizer import KINDS, TRUNCATIONS, TokenizerConfig
 
 METRICS = ("accuracy", "macro_f1")
 EMBEDDING_INITS = ("random", "svd")
@@ -42,86 +44,116 @@ def choose_preset(texts) -> str:
     return "document" if words >= DOCUMENT_WORDS else "paragraph" if words >= PARAGRAPH_WORDS else "sentence"
 
 
+def setting(default, help: str, group: str, **flag_options):
+    """A TrainConfig field that carries its command-line flag: help text, group in --help, and argparse
+    options (choices, metavar, ...). The flags are generated from these (cli.add_config_arguments)."""
+    return field(default=default, metadata={"help": help, "group": group, **flag_options})
+
+
 @dataclass
 class TrainConfig:
     # data
-    dataset: str | None = None  # hub name (name or name:config), local dataset directory or data file
-    train_file: str | None = None
-    validation_file: str | None = None
-    test_file: str | None = None
-    text_column: str | None = None  # detected when not given
-    label_column: str | None = None
-    validation_size: float = 0.1  # share of train held out when the data has no validation split
-    output: str = "runs/textrnn"
-    force: bool = False  # replace an existing run in output
-    preset: str = "auto"  # auto | sentence | paragraph | document: values for the settings marked "from the preset"
+    dataset: str | None = setting(None, "hub name (imdb, name:config), local dataset directory or data file", "data")
+    train_file: str | None = setting(None, "csv, tsv, json, jsonl or parquet file", "data", metavar="FILE")
+    validation_file: str | None = setting(
+        None, "(without one, a stratified share of train is held out)", "data", metavar="FILE")
+    test_file: str | None = setting(None, "(without one, the final report is on the validation split)", "data",
+                                    metavar="FILE")
+    text_column: str | None = setting(None, "default: detected (text, sentence, review, content, ...)", "data")
+    label_column: str | None = setting(None, "default: detected (label, labels, sentiment, ...)", "data")
+    validation_size: float = setting(0.1, "share of train held out when the data has no validation split", "data")
+    # the run
+    output: str = setting("runs/textrnn", "run directory", "run", aliases=("-o",))
+    force: bool = setting(False, "replace an existing run in --output", "run")
+    resume: str | None = setting(None, "continue an interrupted or finished run (default: --output's last/ "
+                                 "checkpoint); only --epochs, --patience, --device, --amp, --no-progress and "
+                                 "--checkpoint-every may change", "run", nargs="?", const="auto", metavar="DIR")
+    preset: str = setting("auto", "settings for sentences (median under 25 words), paragraphs (25 to 99) or "
+                          "documents (100 or more); auto picks by the training texts' median length. A flag given "
+                          "explicitly wins over its preset", "run", choices=("auto", *PRESETS))
+    # One checkpoint costs ~3 copies of the weights on disk (weights and Adam's two moments), so every 10
+    # minutes is cheap even for large models.
+    checkpoint_every: float = setting(600.0, "save a resumable checkpoint this often within an epoch (0: at epoch "
+                                      "ends only)", "run", metavar="SECONDS")
     # tokenizer
-    tokenizer: str = "word"  # word | bpe
-    vocab_size: int = 30_000
-    min_freq: int = 2
-    max_length: int | None = None  # from the preset
-    truncation: str | None = None  # from the preset; head | head+tail: which tokens of a long text to keep
+    tokenizer: str = setting("word", "word: words and punctuation; bpe: byte-pair subwords", "tokenizer",
+                             choices=KINDS)
+    vocab_size: int = setting(30_000, "largest vocabulary, special tokens included", "tokenizer")
+    min_freq: int = setting(2, "fewest occurrences in train for a token to get its own id", "tokenizer")
+    max_length: int | None = setting(None, "tokens kept per text", "tokenizer")
+    truncation: str | None = setting(None, "which tokens of a long text to keep: its first ones, or its first "
+                                     "quarter and last three quarters", "tokenizer", choices=TRUNCATIONS)
     # model
-    cell: str = "lstm"
-    embedding_dim: int | None = None  # from the preset
-    hidden_dim: int | None = None  # from the preset
-    num_layers: int = 1
-    bidirectional: bool = True
-    dropout: float | None = None  # from the preset
-    word_dropout: float | None = None  # from the preset; share of tokens dropped while training
-    pooling: str | None = None  # from the preset; last | mean | max, or several joined by '+'
-    chunk_length: int = 0  # > 0: the RNN reads long texts in independent chunks of this many tokens
-    embedding_init: str | None = None  # from the preset; random | svd: from the training texts' co-occurrence counts
-    embeddings: str | None = None  # word vectors in GloVe/word2vec text format
+    cell: str = setting("lstm", "recurrent cell", "model", choices=tuple(CELLS))
+    embedding_dim: int | None = setting(None, "size of a token's vector", "model")
+    hidden_dim: int | None = setting(None, "units of the RNN per direction", "model")
+    num_layers: int = setting(1, "stacked RNN layers", "model")
+    bidirectional: bool = setting(True, "read each text in both directions; --no-bidirectional reads forward only",
+                                  "model")
+    dropout: float | None = setting(None, "dropout on the embeddings, between layers and before the head", "model")
+    word_dropout: float | None = setting(None, "share of tokens dropped (embedding zeroed) while training", "model")
+    pooling: str | None = setting(None, f"{', '.join(POOLINGS)} over the RNN outputs, or several joined by '+' "
+                                  "(max+mean)", "model")
+    chunk_length: int = setting(0, "read long texts in independent chunks of this many tokens (0: whole texts); "
+                                "pooling still spans the whole text", "model")
+    embedding_init: str | None = setting(None, "starting embedding table: random, or svd: word vectors of the "
+                                         "training texts' co-occurrence counts (random when --embeddings is given)",
+                                         "model", choices=EMBEDDING_INITS)
+    embeddings: str | None = setting(None, "starting word vectors, GloVe/word2vec text format; they win over the "
+                                     "preset's embedding_init", "model", metavar="FILE")
     # optimisation
-    batch_size: int | None = None  # from the preset
-    epochs: int | None = None  # from the preset
-    lr: float | None = None  # from the preset
-    weight_decay: float = 0.01
-    clip: float = 1.0  # gradient norm clipping
-    warmup: float = 0.05  # share of all steps with a linear learning-rate warm-up, then cosine decay
-    average_decay: float = 0.0  # > 0: validate and save an exponential moving average of the weights
-    pretrain_epochs: int | None = None  # from the preset; language-model epochs on the training texts first
-    pretrain_lr: float | None = None  # default: lr
-    patience: int = 3  # epochs without a better validation metric before stopping
-    metric: str = "accuracy"  # accuracy | macro_f1, on the validation split
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    amp: bool = False  # mixed precision: float16 on CUDA, bfloat16 on the CPU
-    progress: bool = True
-    # seconds between checkpoints within an epoch (0: at epoch ends only). One costs ~3 copies of the
-    # weights on disk (weights and Adam's two moments), so every 10 minutes is cheap even for large models.
-    checkpoint_every: float = 600.0
-    resume: str | None = None  # a run's output directory or its last/ checkpoint
+    batch_size: int | None = setting(None, "texts per training batch", "optimisation")
+    epochs: int | None = setting(None, "most epochs (early stopping may end sooner)", "optimisation")
+    lr: float | None = setting(None, "peak learning rate of AdamW", "optimisation")
+    weight_decay: float = setting(0.01, "AdamW weight decay", "optimisation")
+    clip: float = setting(1.0, "gradient norm clipping", "optimisation")
+    warmup: float = setting(0.05, "share of all steps with a linear learning-rate warm-up, then cosine decay",
+                            "optimisation")
+    average_decay: float = setting(0.0, "keep, validate and save an exponential moving average of the weights with "
+                                   "this decay per step (0.999, say); 0: off", "optimisation")
+    pretrain_epochs: int | None = setting(None, "epochs of language-model pre-training of the encoder on the "
+                                          "training texts first", "optimisation")
+    pretrain_lr: float | None = setting(None, "learning rate of pre-training (default: --lr)", "optimisation")
+    patience: int = setting(3, "epochs without a better validation metric before stopping", "optimisation")
+    metric: str = setting("accuracy", "validation metric for early stopping and the best epoch", "optimisation",
+                          choices=METRICS)
+    seed: int = setting(0, "seed of the initial weights, the held-out split, shuffling and dropout", "optimisation")
+    device: str = setting("auto", "auto, cpu, cuda or cuda:N", "optimisation")
+    amp: bool = setting(False, "mixed precision: float16 on CUDA; bfloat16 on a CPU whose kernels run it (else "
+                        "float32, said in the log)", "optimisation")
+    progress: bool = setting(True, "progress bars on a terminal; --no-progress hides them", "optimisation")
 
     def __post_init__(self):
-        if self.preset not in ("auto", *PRESETS):
-            raise ValueError(f"unknown preset {self.preset!r}: choose one of auto, {', '.join(PRESETS)}")
-        if self.metric not in METRICS:
-            raise ValueError(f"unknown metric {self.metric!r}: choose one of {', '.join(METRICS)}")
-        for name in ("batch_size", "epochs"):
+        for spec in fields(self):
+            value, choices = getattr(self, spec.name), spec.metadata.get("choices")
+            if choices and value is not None and value not in choices:
+                raise ConfigError(f"unknown {spec.name} {value!r}: choose one of {', '.join(choices)}")
+        for name in ("batch_size", "epochs", "patience"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         for name in ("lr", "pretrain_lr"):
             if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
         if self.pretrain_epochs is not None and self.pretrain_epochs < 0:
-            raise ValueError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
+            raise ConfigError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
         if not 0 < self.validation_size < 1:
-            raise ValueError(f"validation_size must be between 0 and 1, got {self.validation_size}")
+            raise ConfigError(f"validation_size must be between 0 and 1, got {self.validation_size}")
         if self.checkpoint_every < 0:
-            raise ValueError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
-                             f"got {self.checkpoint_every}")
-        if self.embedding_init is not None and self.embedding_init not in EMBEDDING_INITS:
-            raise ValueError(f"unknown embedding_init {self.embedding_init!r}: "
-                             f"choose one of {', '.join(EMBEDDING_INITS)}")
+            raise ConfigError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
+                              f"got {self.checkpoint_every}")
+        if self.embeddings and self.embedding_init == "svd":
+            raise ConfigError("embeddings (a word vectors file) and embedding_init 'svd' both give the starting "
+                              "embedding table: choose one")
         if not 0 <= self.average_decay < 1:
-            raise ValueError(f"average_decay must be in [0, 1), got {self.average_decay}")
+            raise ConfigError(f"average_decay must be in [0, 1), got {self.average_decay}")
         if not 0 <= self.warmup < 1:
-            raise ValueError(f"warmup must be in [0, 1), got {self.warmup}")
+            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
         if self.is_resolved:  # validate every setting before any work starts
             self.tokenizer_config()
-            self.model_config(vocab_size=10, num_classes=2)
+            try:
+                self.model_config(vocab_size=10, num_classes=2)
+            except ValueError as error:  # model.py imports only torch: its checks raise plain ValueError
+                raise ConfigError(str(error)) from None
             if self.pretrain_epochs:
                 check_pretrainable(self)
 
@@ -133,6 +165,8 @@ class TrainConfig:
         """This config with a preset chosen (by the texts, for auto) and every unset setting taken from it."""
         preset = choose_preset(texts) if self.preset == "auto" else self.preset
         values = {name: PRESETS[preset][name] for name in PRESET_FIELDS if getattr(self, name) is None}
+        if self.embeddings and self.embedding_init is None:
+            values["embedding_init"] = "random"  # the user's word vectors start the table, not the preset's
         return replace(self, preset=preset, **values)
 
     def tokenizer_config(self) -> TokenizerConfig:

@@ -11,10 +11,12 @@ import signal
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import checkpoint
-from .errors import TextRNNError
+from .config import TrainConfig
+from .errors import ConfigError, TextRNNError
 from .evaluate import plot_training_curves
 from .fileio import atomic_write
 from .optim import LossWatch, WeightAverage, averaged
@@ -47,6 +49,49 @@ def find_resume_dir(resume: str, output: Path) -> Path:
         if (directory / checkpoint.STATE_FILE).is_file():
             return directory
     raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
+
+
+# What a resumed run may change: where and how it runs, and how long it may go on. The rest would make it
+# another run than the one its checkpoint belongs to.
+RESUME_CHANGEABLE = ("epochs", "patience", "device", "amp", "progress", "checkpoint_every")
+
+
+def flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def resumed_config(saved: TrainConfig, asked: TrainConfig, given: set[str], output: Path, log) -> TrainConfig:
+    """The settings of a run being resumed: its saved ones, with those in RESUME_CHANGEABLE that the user gave.
+    Any other setting given with a value other than the saved one is refused, never ignored."""
+    if "force" in given:
+        raise ConfigError("--force starts a new run in place of an earlier one; it cannot be combined with --resume")
+    if "output" in given and Path(asked.output).resolve() != output.resolve():
+        raise ConfigError(f"--output {asked.output} is not the run being resumed ({output})")
+    changed = [name for name in sorted(given - {"resume", "output"}) if getattr(asked, name) != getattr(saved, name)]
+    refused = [name for name in changed if name not in RESUME_CHANGEABLE]
+    if refused:
+        settings = ", ".join(f"{flag(name)} (saved {getattr(saved, name)!r}, given {getattr(asked, name)!r})"
+                             for name in refused)
+        raise ConfigError(f"--resume continues a run with its saved settings, and {settings} cannot change; only "
+                          f"{', '.join(flag(name) for name in RESUME_CHANGEABLE)} may. Start a new run (another "
+                          "--output, or --force) to change the others")
+    if changed:
+        log("resume: " + ", ".join(f"{name} {getattr(saved, name)!r} -> {getattr(asked, name)!r}" for name in changed))
+    return replace(saved, resume=asked.resume, output=str(output), **{name: getattr(asked, name) for name in changed})
+
+
+def check_epochs(state: dict, epochs: int) -> None:
+    """A resumed run cannot end before the epochs it has already trained."""
+    done = state["epoch"] + (1 if state.get("step") else 0)  # a checkpoint within an epoch has begun that epoch
+    if epochs < done:
+        raise ConfigError(f"--epochs {epochs}: the run being resumed has already trained "
+                          f"{state['epoch']} epochs{' and part of the next' if state.get('step') else ''}; "
+                          f"give {done} or more")
+
+
+def stopped_early(state: dict, patience: int) -> bool:
+    """Whether a run's checkpoint is from the end of an epoch after which early stopping ended it."""
+    return bool(state["epoch"]) and not state.get("step") and state["epoch"] - state["best_epoch"] >= patience
 
 
 class StopRequest:

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import torch
@@ -33,10 +33,11 @@ from .evaluate import evaluate_texts, format_report_line
 from .fileio import atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
-from .optim import LossWatch, WeightAverage, amp_dtype, averaged, make_optimizer, train_step, warmup_cosine
+from .optim import (LossWatch, WeightAverage, amp_dtype, averaged, follow_schedule, make_optimizer, train_step,
+                    use_amp, warmup_cosine)
 from .pretrain import cooccurrence_vectors, pretrain
-from .rundir import (Checkpoints, StopRequest, TrainingStopped, check_output, clear_output, describe_position,
-                     find_resume_dir, write_history)
+from .rundir import (Checkpoints, StopRequest, TrainingStopped, check_epochs, check_output, clear_output,
+                     describe_position, find_resume_dir, resumed_config, stopped_early, write_history)
 from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
 
 @dataclass
@@ -68,13 +69,24 @@ def init_distributed(device_name: str) -> tuple[Distributed, torch.device]:
     return world, device
 
 
-def init_embeddings(model: RNNClassifier, vectors, found, path: str, log) -> None:
-    """Copy the rows `found` in the word vectors file into the embedding table."""
+def init_embedding_table(model: RNNClassifier, config: TrainConfig, train_set, vectors, log) -> None:
+    """The starting embedding table: the rows found in the user's word vectors file (`vectors`: the vectors and
+    the found mask), or co-occurrence vectors of the training texts, or else nn.Embedding's random start."""
+    weight = model.embedding.weight
+    if vectors is not None:
+        vectors, found = vectors
+        with torch.no_grad():
+            weight[torch.from_numpy(found)] = torch.from_numpy(vectors[found])
+        log(f"embeddings: {found.sum():,} of {len(found):,} vocabulary tokens ({found.mean():.1%}) found in "
+            f"{config.embeddings}")
+    elif config.embedding_init == "svd":
+        started = time.time()
+        table = cooccurrence_vectors(train_set, model.config.vocab_size, model.config.embedding_dim, seed=config.seed)
+        with torch.no_grad():
+            weight.copy_(torch.from_numpy(table))
+        log(f"embeddings: from the training texts' co-occurrence counts (PPMI + SVD) in {time.time() - started:.1f}s")
     with torch.no_grad():
-        weight = model.embedding.weight
-        weight[torch.from_numpy(found)] = torch.from_numpy(vectors[found])
         weight[model.config.pad_id] = 0.0
-    log(f"embeddings: {found.sum():,} of {len(found):,} vocabulary tokens ({found.mean():.1%}) found in {path}")
 
 
 def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool,
@@ -130,26 +142,30 @@ def validate(model, loader, device, amp: bool, num_classes: int) -> dict:
     }
 
 
-def train(config: TrainConfig) -> dict:
-    """Train, keep the best model by the validation metric, evaluate it on the test split. Returns a summary."""
+def train(config: TrainConfig, given: set[str] | None = None) -> dict:
+    """Train, keep the best model by the validation metric, evaluate it on the test split. Returns a summary.
+
+    given: the settings the user set explicitly (the command line knows them); by default, those that
+    differ from TrainConfig's defaults. A resumed run refuses to change any of them it cannot.
+    """
+    if given is None:
+        given = {spec.name for spec in fields(TrainConfig) if getattr(config, spec.name) != spec.default}
     world, device = init_distributed(config.device)
     try:
-        return _train(config, world, device)
+        return _train(config, given, world, device)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dict:
+def _train(config: TrainConfig, given: set[str], world: Distributed, device: torch.device) -> dict:
     log = print if world.is_main else (lambda *args, **kwargs: None)
     output = Path(config.output)
     resume_dir = find_resume_dir(config.resume, output) if config.resume else None
     saved = checkpoint.read_config(resume_dir) if resume_dir else None
-    if saved:  # the saved settings win; only how and where it runs may change
-        config = replace(TrainConfig.from_dict(saved["training"]), device=config.device, amp=config.amp,
-                         progress=config.progress, checkpoint_every=config.checkpoint_every,
-                         resume=config.resume, output=str(resume_dir.parent))
+    if saved:  # the saved settings win; only how and where it runs, and for how long, may change
         output = resume_dir.parent
+        config = resumed_config(TrainConfig.from_dict(saved["training"]), config, given, output, log)
     earlier_run = check_output(output, config.force) if world.is_main and not resume_dir else []
     torch.manual_seed(config.seed)
     started = time.time()
@@ -191,16 +207,9 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
 
     # model and optimiser --------------------------------------------------------------------------------
     model = RNNClassifier(config.model_config(tokenizer.get_vocab_size(), len(data.label_names)))
-    if vectors is not None:  # rank 0 only: DistributedDataParallel copies rank 0's weights to the others
-        init_embeddings(model, *vectors, config.embeddings, log)
-    if config.embedding_init == "svd" and world.is_main and not resume_dir:
-        started_svd = time.time()
-        vectors_svd = cooccurrence_vectors(train_set, model.config.vocab_size, model.config.embedding_dim,
-                                           seed=config.seed)
-        with torch.no_grad():
-            model.embedding.weight.copy_(torch.from_numpy(vectors_svd))
-            model.embedding.weight[model.config.pad_id] = 0.0
-        log(f"embeddings: from the training texts' co-occurrence counts (PPMI + SVD) in {time.time() - started_svd:.1f}s")
+    if world.is_main and not resume_dir:  # DistributedDataParallel copies rank 0's weights to the others
+        init_embedding_table(model, config, train_set, vectors, log)
+    config = replace(config, amp=use_amp(config.amp, device, model.config, log))
     model.to(device)
     log(f"model: {model.config.num_layers}-layer {'bi' if model.config.bidirectional else ''}{model.config.cell} "
         f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
@@ -221,6 +230,9 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
     if resume_dir:
         state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler, average)
+        check_epochs(state, config.epochs)
+        if config.epochs != saved["training"]["epochs"]:
+            follow_schedule(optimizer, scheduler)  # the schedule now spans the new number of epochs
         checkpoints.position = describe_position(state)
         log(f"resumed from {resume_dir} {checkpoints.position}")
     trained_model = model
@@ -247,7 +259,12 @@ def _train(config: TrainConfig, world: Distributed, device: torch.device) -> dic
                 raise TrainingStopped
 
         try:
-            for epoch in range(state["epoch"] + 1, config.epochs + 1):
+            last_epoch = config.epochs
+            if stopped_early(state, config.patience):  # a resumed run that had ended early stays ended
+                last_epoch = state["epoch"]
+                log(f"early stop: the run had stopped after epoch {state['epoch']}, {config.patience} epochs without "
+                    f"a better validation {config.metric}; a larger --patience trains on")
+            for epoch in range(state["epoch"] + 1, last_epoch + 1):
                 epoch_started = time.time()
                 train_loss, train_accuracy = run_epoch(
                     trained_model, train_loader, optimizer, scheduler, scaler, device, config, show_progress, epoch,
