@@ -94,6 +94,8 @@ def test_predict_into_a_closed_pipe_stops_quietly(trained_run, monkeypatch, caps
     (["train", "--train-file", "{train}", "--output", "{tmp}/run", "--text-column", "body"], "'body' not found"),
     (["predict", "{tmp}/no-model", "hello"], "no such model directory"),
     (["predict", "{run}"], "no text given"),
+    (["predict", "{run}", "hello", "--device", "tpu"], "unknown device 'tpu'"),
+    (["train", "--train-file", "{train}", "--output", "{train}/run", "--epochs", "1"], "Not a directory"),
     (["evaluate", "{run}", "--test-file", "{train}", "--split", "validation"], "no 'validation' split"),
 ])
 def test_user_errors_print_one_line_and_exit_2(argv, message, trained_run, sentiment_files, tmp_path, capsys):
@@ -114,18 +116,74 @@ def test_an_existing_run_is_not_overwritten_without_force(trained_run, sentiment
     assert (trained_run / "model.safetensors").read_bytes() == before
 
 
-def test_pretrained_embeddings_are_loaded_and_their_coverage_reported(sentiment_files, tmp_path, capsys):
+def test_word_vectors_from_a_file_are_the_embedding_table_when_training_starts(sentiment_files, tmp_path, capsys,
+                                                                               monkeypatch):
+    import torch
+
+    import textrnn.train
+    from textrnn.tokenizer import load_tokenizer
+
     vectors = tmp_path / "vectors.txt"
-    vectors.write_text("".join(f"{word} " + " ".join(["0.5"] * 16) + "\n" for word in ["great", "awful", "zebra"]))
+    rows = {"great": [0.5] * 16, "awful": [-0.25] * 16, "zebra": [1.0] * 16}
+    vectors.write_text("".join(f"{word} {' '.join(map(str, values))}\n" for word, values in rows.items()))
+    tables = []
+    real_make_optimizer = textrnn.train.make_optimizer
+
+    def make_optimizer_noting_the_table(params, *args, **kwargs):  # called once the model is built, before step 1
+        params = list(params)
+        tables.append(params[0].detach().clone())  # embedding.weight comes first
+        return real_make_optimizer(params, *args, **kwargs)
+
+    monkeypatch.setattr(textrnn.train, "make_optimizer", make_optimizer_noting_the_table)
     argv = ["train", "--train-file", str(sentiment_files["train"]), "--output", str(tmp_path / "run"),
-            "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]
+            "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]  # the sentence preset says svd: the file wins
     assert main(argv) == 0
     assert "embeddings: 2 of " in capsys.readouterr().out  # great and awful are in the vocabulary, zebra is not
+    tokenizer = load_tokenizer(tmp_path / "run" / "tokenizer.json")
+    table = tables[0]
+    assert table.shape == (tokenizer.get_vocab_size(), 16)
+    for word in ("great", "awful"):
+        assert torch.equal(table[tokenizer.token_to_id(word)], torch.tensor(rows[word]))
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["embedding_init"] == "random"
+
     before = (tmp_path / "run" / "model.safetensors").read_bytes()
     wrong_dimension = [*argv[:-len(TINY_MODEL)], "--force", *TINY_MODEL[2:], "--embedding-dim", "8"]
     assert main(wrong_dimension) == 2
     assert "embedding dimension is 8" in capsys.readouterr().err
     assert (tmp_path / "run" / "model.safetensors").read_bytes() == before  # read before the old run is replaced
+    assert main([*argv, "--force", "--embedding-init", "svd"]) == 2
+    assert "both give the starting embedding table: choose one" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("error", [ValueError("shapes [3, 4] and [5] do not match"), TypeError("NoneType is not "
+                                   "iterable"), OSError(5, "Input/output error")], ids=["ValueError", "TypeError",
+                                                                                          "OSError without a path"])
+def test_a_bug_keeps_its_traceback_and_is_not_called_a_user_mistake(error, trained_run, capsys, monkeypatch):
+    import textrnn.inference
+
+    def broken_encode(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(textrnn.inference, "encode_batch", broken_encode)
+    assert main(["predict", str(trained_run), "great"]) == 1
+    printed = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in printed and f"{type(error).__name__}: {error}" in printed
+    assert printed.rstrip().endswith("this is a bug in textrnn or a library it uses, not a mistake in your input; "
+                                     "please report it with the traceback above")
+    assert "error:" not in printed
+
+
+def test_user_errors_and_bugs_are_told_apart():
+    import errno
+
+    from textrnn.cli import is_user_error
+    from textrnn.errors import ConfigError, DataError, ModelDirError
+
+    assert all(is_user_error(error) for error in (ConfigError("x"), DataError("x"), ModelDirError("x"),
+                                                  FileNotFoundError(errno.ENOENT, "No such file", "a.csv"),
+                                                  OSError(errno.ENOSPC, "No space left on device")))
+    assert not any(is_user_error(error) for error in (ValueError("x"), TypeError("x"), RuntimeError("x"),
+                                                      KeyError("x"), OSError(errno.EIO, "Input/output error")))
 
 
 BAD_DATA = {  # name: (train.csv rows, test.csv rows, extra flags, the error)

@@ -42,3 +42,64 @@ def test_a_resolved_config_is_validated_whole():
 def test_a_run_saved_with_the_old_preset_names_still_reads():
     saved = TrainConfig(preset="document").resolve(LONG_TEXTS).to_dict() | {"preset": "long"}
     assert TrainConfig.from_dict(saved).preset == "document"
+
+
+def test_a_word_vectors_file_wins_over_the_presets_embedding_init():
+    from textrnn.errors import ConfigError
+
+    assert all(settings["embedding_init"] == "svd" for settings in PRESETS.values())
+    assert TrainConfig(embeddings="vectors.txt").resolve(SHORT_TEXTS).embedding_init == "random"
+    assert TrainConfig().resolve(SHORT_TEXTS).embedding_init == "svd"
+    with pytest.raises(ConfigError, match="choose one"):  # both asked for explicitly: no silent winner
+        TrainConfig(embeddings="vectors.txt", embedding_init="svd")
+
+
+def train_parser():
+    import argparse
+
+    from textrnn.cli import build_parser
+
+    commands = next(action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction))
+    return commands.choices["train"]
+
+
+def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
+    from dataclasses import fields
+
+    from textrnn.cli import main
+    from textrnn.config import EMBEDDING_INITS, METRICS, flag_name
+    from textrnn.model import CELLS
+    from textrnn.tokenizer import KINDS, TRUNCATIONS
+
+    actions = {action.dest: action for action in train_parser()._actions}
+    for spec in fields(TrainConfig):
+        assert flag_name(spec.name) in actions[spec.name].option_strings and actions[spec.name].help, spec.name
+    choices = {"cell": tuple(CELLS), "tokenizer": KINDS, "truncation": TRUNCATIONS, "metric": METRICS,
+               "embedding_init": EMBEDDING_INITS, "preset": ("auto", *PRESETS)}
+    assert {name: tuple(actions[name].choices) for name in choices} == choices
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--help"])
+    assert exit_info.value.code == 0
+    shown = capsys.readouterr().out
+    assert all(flag_name(spec.name) in shown for spec in fields(TrainConfig))
+    assert actions["max_length"].help.endswith("default from the preset: sentence 256, paragraph 256, document 512")
+    assert actions["patience"].help.endswith("(default: 3)")
+
+
+def test_the_parsed_flags_are_exactly_those_given_with_their_types():
+    args = train_parser().parse_args(["--max-length", "64", "--lr", "1e-3", "--no-bidirectional", "--amp", "--resume",
+                                      "-o", "runs/x"])
+    assert vars(args) == {"max_length": 64, "lr": 1e-3, "bidirectional": False, "amp": True, "resume": "auto",
+                          "output": "runs/x"}
+    assert TrainConfig(**vars(args)).max_length == 64
+
+
+def test_a_bad_setting_is_a_user_error_and_still_a_value_error():
+    from textrnn.errors import TextRNNError
+
+    for bad in ({"cell": "transformer"}, {"patience": 0}, {"tokenizer": "sentencepiece"}):
+        with pytest.raises(TextRNNError) as caught:
+            TrainConfig(**bad)
+        assert isinstance(caught.value, ValueError)
+    with pytest.raises(TextRNNError, match="hidden_dim must be at least 1"):  # checked by model.py, raised as ours
+        TrainConfig(hidden_dim=0).resolve(SHORT_TEXTS)
