@@ -92,11 +92,14 @@ def test_predict_into_a_closed_pipe_stops_quietly(trained_run, monkeypatch, caps
     (["train", "--dataset", "./nowhere", "--output", "{tmp}/run"], "no such dataset directory"),
     (["train", "--train-file", "{train}", "--output", "{tmp}/run", "--epochs", "0"], "epochs must be at least 1"),
     (["train", "--train-file", "{train}", "--output", "{tmp}/run", "--text-column", "body"], "'body' not found"),
+    (["train", "--train-file", "{train}", "--validation-file", "{train}", "--output", "{tmp}/run",
+      "--validation-size", "0.2"], "--validation-size holds out a share of train when the data has no validation"),
     (["predict", "{tmp}/no-model", "hello"], "no such model directory"),
     (["predict", "{run}"], "no text given"),
     (["predict", "{run}", "hello", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--train-file", "{train}", "--output", "{train}/run", "--epochs", "1"], "Not a directory"),
     (["evaluate", "{run}", "--test-file", "{train}", "--split", "validation"], "no 'validation' split"),
+    (["evaluate", "{run}", "--test-file", "{train}", "--batch-size", "0"], "batch_size must be a positive int, got 0"),
 ])
 def test_user_errors_print_one_line_and_exit_2(argv, message, trained_run, sentiment_files, tmp_path, capsys):
     values = {"tmp": tmp_path, "train": sentiment_files["train"], "run": trained_run}

@@ -23,7 +23,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import __version__
-from .config import PRESET_FIELDS, PRESETS, TrainConfig
+from .config import PRESET_FIELDS, PRESETS, TrainConfig, flag_name
 from .errors import TextRNNError
 
 DATA_FIELDS = ("dataset", "train_file", "validation_file", "test_file", "text_column", "label_column")
@@ -51,12 +51,11 @@ def add_config_arguments(parser: argparse.ArgumentParser, names=None) -> None:
         options = {key: value for key, value in spec.metadata.items() if key not in ("help", "group", "aliases")}
         group_name = spec.metadata["group"]
         group = groups.get(group_name) or groups.setdefault(group_name, parser.add_argument_group(group_name))
-        flag = "--" + spec.name.replace("_", "-")
         if spec.type is bool:  # a switch: --amp turns a False default on, --no-progress a True one off
-            flag, options["action"] = (f"--no-{flag[2:]}", "store_false") if spec.default else (flag, "store_true")
+            options["action"] = "store_false" if spec.default else "store_true"
         else:
             options["type"] = next(t for t in (*typing.get_args(spec.type), spec.type) if t is not type(None))
-        group.add_argument(flag, *spec.metadata.get("aliases", ()), dest=spec.name, default=argparse.SUPPRESS,
+        group.add_argument(flag_name(spec.name), *spec.metadata.get("aliases", ()), dest=spec.name, default=argparse.SUPPRESS,
                            help=flag_help(spec), **options)
 
 
@@ -105,7 +104,8 @@ def run_evaluate(args) -> int:
     split = prepare_split(raw, args.split, data["text_column"] or classifier.config.get("text_column"),
                           data["label_column"] or classifier.config.get("label_column"), classifier.labels)
     output = Path(args.output or Path(args.model_dir) / f"eval-{args.split}")
-    report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}")
+    report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}",
+                            batch_size=args.batch_size)
     print(f"{args.split}: {format_report_line(report)}")
     print(f"report written to {output}")
     return 0

@@ -50,6 +50,12 @@ def setting(default, help: str, group: str, **flag_options):
     return field(default=default, metadata={"help": help, "group": group, **flag_options})
 
 
+def flag_name(name: str) -> str:
+    """The command-line flag of a TrainConfig field: --max-length; a switch that is on by default, --no-progress."""
+    spec = next(spec for spec in fields(TrainConfig) if spec.name == name)
+    return f"--{'no-' if spec.type is bool and spec.default else ''}{name.replace('_', '-')}"
+
+
 @dataclass
 class TrainConfig:
     # data

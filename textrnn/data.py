@@ -141,6 +141,7 @@ class TextClassificationData:
     label_names: list[str]
     text_column: str
     label_column: str
+    held_out: bool = False  # validation is a share of train (the data has no validation split)
 
 
 def find_column(columns, candidates, override, what: str, flag: str) -> str:
@@ -278,9 +279,10 @@ def prepare_data(
     validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
     test = labelled("test")
     check_labels_seen_in_training(train, {"validation": validation, "test": test}, label_names, label_column)
-    if validation is None:
+    held_out = validation is None
+    if held_out:
         train, validation = carve_validation(train, validation_size, len(label_names), seed)
-    return TextClassificationData(train, validation, test, label_names, text_column, label_column)
+    return TextClassificationData(train, validation, test, label_names, text_column, label_column, held_out)
 
 
 def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | None], label_names: list[str],

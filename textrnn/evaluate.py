@@ -224,9 +224,10 @@ def plot_training_curves(history: list[dict], path) -> Path:
     return _save_figure(fig, Path(path))
 
 
-def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="Evaluation report") -> dict:
+def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="Evaluation report",
+                   batch_size: int = 256) -> dict:
     """Predict with a loaded classifier (see textrnn.load), then compute and write the report."""
-    probs = classifier.predict_proba(texts)
+    probs = classifier.predict_proba(texts, batch_size=batch_size)
     report = compute_report(labels, probs, classifier.labels, texts=texts)
     write_report(report, output_dir, title=title)
     return report

@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from . import checkpoint
-from .config import TrainConfig
+from .config import TrainConfig, flag_name
 from .errors import ConfigError, TextRNNError
 from .evaluate import plot_training_curves
 from .fileio import atomic_write
@@ -56,10 +56,6 @@ def find_resume_dir(resume: str, output: Path) -> Path:
 RESUME_CHANGEABLE = ("epochs", "patience", "device", "amp", "progress", "checkpoint_every")
 
 
-def flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
-
-
 def resumed_config(saved: TrainConfig, asked: TrainConfig, given: set[str], output: Path, log) -> TrainConfig:
     """The settings of a run being resumed: its saved ones, with those in RESUME_CHANGEABLE that the user gave.
     Any other setting given with a value other than the saved one is refused, never ignored."""
@@ -70,10 +66,10 @@ def resumed_config(saved: TrainConfig, asked: TrainConfig, given: set[str], outp
     changed = [name for name in sorted(given - {"resume", "output"}) if getattr(asked, name) != getattr(saved, name)]
     refused = [name for name in changed if name not in RESUME_CHANGEABLE]
     if refused:
-        settings = ", ".join(f"{flag(name)} (saved {getattr(saved, name)!r}, given {getattr(asked, name)!r})"
+        settings = ", ".join(f"{flag_name(name)} (saved {getattr(saved, name)!r}, given {getattr(asked, name)!r})"
                              for name in refused)
         raise ConfigError(f"--resume continues a run with its saved settings, and {settings} cannot change; only "
-                          f"{', '.join(flag(name) for name in RESUME_CHANGEABLE)} may. Start a new run (another "
+                          f"{', '.join(flag_name(name) for name in RESUME_CHANGEABLE)} may. Start a new run (another "
                           "--output, or --force) to change the others")
     if changed:
         log("resume: " + ", ".join(f"{name} {getattr(saved, name)!r} -> {getattr(asked, name)!r}" for name in changed))

@@ -28,7 +28,7 @@ from . import checkpoint
 from .batching import make_loader
 from .config import TrainConfig
 from .data import encode_split, load_splits, prepare_data, quiet_datasets
-from .errors import NonFiniteLossError
+from .errors import ConfigError, NonFiniteLossError
 from .evaluate import evaluate_texts, format_report_line
 from .fileio import atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
@@ -175,6 +175,9 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
     labels = saved["labels"] if saved else None
     data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
+    if "validation_size" in given and not data.held_out:
+        raise ConfigError("--validation-size holds out a share of train when the data has no validation split, "
+                          "and this data has one; leave the flag out, or give only --train-file")
     if not config.is_resolved:
         chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
         config = config.resolve(data.train["text"])
@@ -195,7 +198,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     tokenizer = load_tokenizer(tokenizer_path)
     train_set = encode_split(data.train, tokenizer, tokenizer_config)
     valid_set = encode_split(data.validation, tokenizer, tokenizer_config)
-    log(f"data: {len(train_set):,} train, {len(valid_set):,} validation, "
+    log(f"data: {len(train_set):,} train, {len(valid_set):,} validation"
+        f"{f' (held out: {config.validation_size:.0%} of train)' if data.held_out else ''}, "
         f"{len(data.test) if data.test is not None else 'no'} test texts; columns {data.text_column!r} -> "
         f"{data.label_column!r}; labels {data.label_names}")
     log(f"tokenizer: {config.tokenizer}, {tokenizer.get_vocab_size():,} tokens, "
