@@ -103,3 +103,11 @@ def test_a_bad_setting_is_a_user_error_and_still_a_value_error():
         assert isinstance(caught.value, ValueError)
     with pytest.raises(TextRNNError, match="hidden_dim must be at least 1"):  # checked by model.py, raised as ours
         TrainConfig(hidden_dim=0).resolve(SHORT_TEXTS)
+
+
+def test_a_setting_that_would_have_no_effect_is_refused():
+    from textrnn.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="pre-training, which is off"):
+        TrainConfig(pretrain_lr=1e-3).resolve(SHORT_TEXTS)
+    assert TrainConfig(pretrain_lr=1e-3, pretrain_epochs=1).resolve(SHORT_TEXTS).pretrain_lr == 1e-3

@@ -162,6 +162,9 @@ class TrainConfig:
                 raise ConfigError(str(error)) from None
             if self.pretrain_epochs:
                 check_pretrainable(self)
+            elif self.pretrain_lr is not None:
+                raise ConfigError("pretrain_lr is the learning rate of language-model pre-training, which is off "
+                                  "(pretrain_epochs 0): give --pretrain-epochs too, or leave --pretrain-lr out")
 
     @property
     def is_resolved(self) -> bool:
