@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import replace_block  # noqa: E402
+from markdown_block import publish  # noqa: E402
 
 from textrnn.batching import make_loader  # noqa: E402
 from textrnn.config import TrainConfig  # noqa: E402
@@ -95,8 +95,9 @@ def table(results: dict) -> list[str]:
         float32 = result["runs"][0]["tokens_per_s"]
         for run in result["runs"]:
             name = "--amp" if run["asked"] else "default"
-            lines.append(f"| {setting} | {name} | {run['ran']} | {run['seconds']:.1f} | {run['tokens_per_s'] / 1e3:.1f}k "
-                         f"| {run['tokens_per_s'] / float32:.2f}x |")
+            speed = run["tokens_per_s"]
+            lines.append(f"| {setting} | {name} | {run['ran']} | {run['seconds']:.1f} | {speed / 1e3:.1f}k "
+                         f"| {speed / float32:.2f}x |")
     return lines
 
 
@@ -132,10 +133,7 @@ def main(argv=None) -> int:
         *(f"- The log there: \"{note}\"" for note in notes), "",
         *table(results),
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        replace_block(Path(args.output), "benchmark_amp", text, "Speed benchmarks")
+    publish(lines, args.output, "benchmark_amp", write=not args.quick)
     return 0
 
 

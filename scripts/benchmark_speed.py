@@ -37,7 +37,7 @@ from textrnn.config import TrainConfig  # noqa: E402
 from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets  # noqa: E402
 from textrnn.tokenizer import encode_batch, train_tokenizer  # noqa: E402
 from textrnn.train import train  # noqa: E402
-from markdown_block import replace_block  # noqa: E402  (beside this script)
+from markdown_block import publish  # noqa: E402  (beside this script)
 
 SHORT_SENTENCE = "a gorgeous, witty and moving film"
 
@@ -321,10 +321,7 @@ def main(argv=None) -> int:
         f"| BiLSTM 256/256, batch 256 | {floor_256['flops']:.2e} | "
         f"{epoch_floor(lengths, 256, 256, 256)['sequential_steps']:,} |", "",
     ]
-    text = "\n".join(lines) + "\n"
-    print(text)
-    if not args.quick:
-        replace_block(Path(args.output), "benchmark_speed", text, "Speed benchmarks")
+    publish(lines, args.output, "benchmark_speed", write=not args.quick)
     return 0
 
 

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from textrnn.config import TrainConfig  # noqa: E402
 from textrnn.tokenizer import UNK_ID, encode_batch, train_tokenizer  # noqa: E402
 from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import replace_block  # noqa: E402
+from markdown_block import publish  # noqa: E402
 
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 WORD = re.compile(r"\w+|[^\w\s]+")  # the same split as the `Whitespace` pre-tokenizer
@@ -119,10 +119,7 @@ def main(argv=None) -> int:
              f"{describe_machine(torch.device('cpu'))}; the {len(texts):,} IMDB training reviews, vocabulary "
              f"{config.vocab_size:,} (preset `{config.preset}`), fastest of {REPEATS} runs each.", "",
              *table(rows, len(texts))]
-    text = "\n".join(lines)
-    print(text)
-    if not args.quick:
-        replace_block(Path(args.output), "benchmark_tokenizer", text, "Speed benchmarks")
+    publish(lines, args.output, "benchmark_tokenizer", write=not args.quick)
     return 0
 
 

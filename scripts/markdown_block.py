@@ -3,6 +3,14 @@
 from pathlib import Path
 
 
+def publish(lines: list[str], path, name: str, write: bool, title: str = "Speed benchmarks") -> None:
+    """Print a benchmark's lines and, when `write` (not a --quick run), put them in their block of `path`."""
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if write:
+        replace_block(Path(path), name, text, title)
+
+
 def replace_block(path: Path, name: str, block: str, title: str) -> None:
     """Put `block` between `<!-- NAME:start -->` and `<!-- NAME:end -->` in `path` (appended when absent)."""
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->"

@@ -69,6 +69,7 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
     from textrnn.cli import main
     from textrnn.config import EMBEDDING_INITS, METRICS, flag_name
     from textrnn.model import CELLS
+    from textrnn.rundir import RESUME_CHANGEABLE
     from textrnn.tokenizer import KINDS, TRUNCATIONS
 
     actions = {action.dest: action for action in train_parser()._actions}
@@ -84,6 +85,7 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
     assert all(flag_name(spec.name) in shown for spec in fields(TrainConfig))
     assert actions["max_length"].help.endswith("default from the preset: sentence 256, paragraph 256, document 512")
     assert actions["patience"].help.endswith("(default: 3)")
+    assert all(flag_name(name) in actions["resume"].help for name in RESUME_CHANGEABLE)
 
 
 def test_the_parsed_flags_are_exactly_those_given_with_their_types():

@@ -52,7 +52,8 @@ def assert_same_results(run, expected):
     assert [row["epoch"] for row in resumed] == [row["epoch"] for row in straight]
     for got, want in zip(resumed, straight):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
-    report, expected_report = (json.loads((directory / "eval_report.json").read_text()) for directory in (run, expected))
+    report, expected_report = (json.loads((directory / "eval_report.json").read_text())
+                               for directory in (run, expected))
     assert report["accuracy"] == pytest.approx(expected_report["accuracy"], abs=1 / report["num_examples"])
     weights, expected_weights = (read_safetensors(directory / "model.safetensors")[0] for directory in (run, expected))
     assert weights.keys() == expected_weights.keys()
@@ -134,8 +135,8 @@ def test_a_second_ctrl_c_stops_at_once_and_keeps_the_checkpoint(sentiment_files,
     assert saved_position(output)["step"] == 1
 
 
-STEP = r"epoch 1, step {step} of (?P<steps>\d+) \(a batch of (?P<texts>\d+) texts of (?P<tokens>\d+( to \d+)?) tokens: ids " \
-       r"of shape \[(?P<rows>\d+), (?P<columns>\d+)\]\)"
+STEP = r"epoch 1, step {step} of (?P<steps>\d+) \(a batch of (?P<texts>\d+) texts of (?P<tokens>\d+( to \d+)?) " \
+       r"tokens: ids of shape \[(?P<rows>\d+), (?P<columns>\d+)\]\)"
 
 
 @pytest.mark.parametrize("lr,step,problem,kept", [
@@ -300,7 +301,8 @@ def test_resume_with_more_epochs_and_patience_trains_on_and_says_so(straight_run
 @pytest.mark.parametrize("flags,message", [
     (["--lr", "0.5"], "--lr (saved 0.01, given 0.5) cannot change; only --epochs, --patience, --device, --amp, "
                       "--no-progress, --checkpoint-every may"),
-    (["--hidden-dim", "32", "--seed", "4"], "--hidden-dim (saved 16, given 32), --seed (saved 3, given 4) cannot change"),
+    (["--hidden-dim", "32", "--seed", "4"],
+     "--hidden-dim (saved 16, given 32), --seed (saved 3, given 4) cannot change"),
     (["--force"], "--force starts a new run in place of an earlier one; it cannot be combined with --resume"),
     (["--epochs", "1"], "--epochs 1: the run being resumed has already trained 2 epochs; give 2 or more"),
 ])

@@ -55,8 +55,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, names=None) -> None:
             options["action"] = "store_false" if spec.default else "store_true"
         else:
             options["type"] = next(t for t in (*typing.get_args(spec.type), spec.type) if t is not type(None))
-        group.add_argument(flag_name(spec.name), *spec.metadata.get("aliases", ()), dest=spec.name, default=argparse.SUPPRESS,
-                           help=flag_help(spec), **options)
+        group.add_argument(flag_name(spec.name), *spec.metadata.get("aliases", ()), dest=spec.name,
+                           default=argparse.SUPPRESS, help=flag_help(spec), **options)
 
 
 def build_parser() -> argparse.ArgumentParser:
