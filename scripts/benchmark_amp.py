@@ -34,7 +34,7 @@ from textrnn.batching import make_loader  # noqa: E402
 from textrnn.config import TrainConfig  # noqa: E402
 from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets  # noqa: E402
 from textrnn.model import RNNClassifier  # noqa: E402
-from textrnn.optim import LossWatch, amp_dtype, make_optimizer, use_amp, warmup_cosine  # noqa: E402
+from textrnn.optim import LossWatch, make_optimizer, use_amp, warmup_cosine  # noqa: E402
 from textrnn.tokenizer import train_tokenizer  # noqa: E402
 from textrnn.train import run_epoch  # noqa: E402
 
@@ -66,7 +66,7 @@ def time_training(config: TrainConfig, train_set, vocab_size: int, num_classes: 
     run_epoch(model, warm_up, optimizer, scheduler, scaler, device, config, False, 0, LossWatch(),
               done=len(warm_up) - 5)
     started = time.perf_counter()
-    loss, accuracy = run_epoch(model, loader, optimizer, scheduler, scaler, device, config, False, 1, LossWatch())
+    loss, _ = run_epoch(model, loader, optimizer, scheduler, scaler, device, config, False, 1, LossWatch())
     seconds = time.perf_counter() - started
     return {"asked": amp, "ran": "bfloat16" if config.amp else "float32", "seconds": seconds,
             "tokens_per_s": float(train_set.lengths.sum()) / seconds, "train_loss": loss, "note": " ".join(notes)}
@@ -83,8 +83,7 @@ def child(args) -> None:
     train_set = encode_split(train_split, tokenizer, config.tokenizer_config())
     runs = [time_training(config, train_set, tokenizer.get_vocab_size(), len(data.label_names), amp)
             for amp in (False, True)]
-    print(json.dumps({"machine": describe_machine(torch.device("cpu")), "cpu_flags": cpu_flags(),
-                      "dtype": str(amp_dtype(torch.device("cpu"))), "texts": args.texts,
+    print(json.dumps({"machine": describe_machine(torch.device("cpu")), "cpu_flags": cpu_flags(), "texts": args.texts,
                       "tokens": int(train_set.lengths.sum()), "runs": runs}))
 
 
