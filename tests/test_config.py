@@ -67,7 +67,7 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
     from dataclasses import fields
 
     from textrnn.cli import main
-    from textrnn.config import EMBEDDING_INITS, METRICS, flag_name
+    from textrnn.config import EMBEDDING_INITS, METRICS, PROBLEM_TYPES, WEIGHTINGS, flag_name
     from textrnn.model import CELLS
     from textrnn.rundir import RESUME_CHANGEABLE
     from textrnn.tokenizer import KINDS, TRUNCATIONS
@@ -75,8 +75,9 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
     actions = {action.dest: action for action in train_parser()._actions}
     for spec in fields(TrainConfig):
         assert flag_name(spec.name) in actions[spec.name].option_strings and actions[spec.name].help, spec.name
-    choices = {"cell": tuple(CELLS), "tokenizer": KINDS, "truncation": TRUNCATIONS, "metric": METRICS,
-               "embedding_init": EMBEDDING_INITS, "preset": ("auto", *PRESETS)}
+    choices = {"cell": tuple(CELLS), "tokenizer": ("auto", *KINDS), "truncation": TRUNCATIONS, "metric": METRICS,
+               "embedding_init": EMBEDDING_INITS, "preset": ("auto", *PRESETS), "problem_type": PROBLEM_TYPES,
+               "class_weight": WEIGHTINGS, "pos_weight": WEIGHTINGS}
     assert {name: tuple(actions[name].choices) for name in choices} == choices
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])

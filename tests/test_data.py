@@ -140,7 +140,6 @@ def texts(count: int) -> list[str]:
     ({"text": [*texts(2), " \n\t", *texts(7)], "label": [0, 1] * 5}, "row 2: the text in column 'text' is empty"),
     ({"text": list(range(10)), "label": [0, 1] * 5}, "train split, row 0: column 'text' holds int, not text"),
     ({"text": texts(10), "label": [0, 1, None, *[0, 1] * 3, 1]}, "train split, row 2: no label (empty or null)"),
-    ({"text": texts(10), "label": [[0], [1]] * 5}, "row 0: column 'label' holds a list, but each text needs one label"),
     ({"text": texts(10), "label": ["pos"] * 10}, "the train split has a single label, 'pos', in column 'label'"),
 ])
 def test_bad_rows_are_named(rows, message):

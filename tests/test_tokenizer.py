@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -5,12 +6,16 @@ from hypothesis import strategies as st
 from textrnn.tokenizer import (
     PAD_ID,
     UNK_ID,
+    UNSPACED_KIND,
     TokenizerConfig,
+    choose_kind,
     encode_batch,
     load_tokenizer,
     read_word_vectors,
     save_tokenizer,
     train_tokenizer,
+    unknown_share,
+    unknown_warning,
 )
 
 CORPUS = ["A good film.<br /><br />A GOOD cast!", "A bad film, a bad plot.", "Ｇｏｏｄ ｆｉｌｍ"] * 3
@@ -61,7 +66,7 @@ def test_bpe_tokenizer_round_trips_through_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("settings,message", [
-    ({"kind": "sentencepiece"}, "word, bpe"),
+    ({"kind": "sentencepiece"}, "word, char, bpe, unigram"),
     ({"vocab_size": 2}, "vocab_size"),
     ({"min_freq": 0}, "min_freq"),
     ({"max_length": 0}, "max_length"),
@@ -102,3 +107,64 @@ def test_any_unicode_text_encodes_to_valid_ids_alone_or_in_a_batch(kind, texts):
         assert 1 <= len(ids) <= 8  # never empty (the model needs a step), never past max_length
         assert all(0 <= i < tokenizer.get_vocab_size() for i in ids) and PAD_ID not in ids
     assert encoded == [encode_batch(tokenizer, [text])[0] for text in texts]
+
+
+# ----------------------------------------------------------------------------- scripts written without spaces
+
+CHINESE = ["这个手机很好用，电池也很耐用！", "质量太差了，用了两天就坏了", "物流很快，包装也不错，好评", "不推荐购买，客服态度很差"] * 3
+JAPANESE = ["この映画はとても面白かったです", "つまらない話で退屈でした", "俳優の演技が素晴らしい"] * 3
+THAI = ["อาหารอร่อยมากครับ", "บริการแย่มาก ไม่ประทับใจ", "ราคาถูกและคุณภาพดี"] * 3
+
+
+@pytest.mark.parametrize("texts, script", [(CHINESE, "Han"), (JAPANESE, "Hiragana"), (THAI, "Thai")])
+def test_auto_picks_a_character_tokenizer_for_unspaced_scripts_and_says_why(texts, script):
+    kind, reason = choose_kind(texts)
+    assert kind == UNSPACED_KIND and script in reason and "written without spaces" in reason
+
+
+def test_auto_keeps_words_for_english_with_a_few_chinese_words():
+    texts = ["a great phone, better than the one I bought in 北京 last year"] * 5 + CORPUS
+    assert choose_kind(texts)[0] == "word"
+
+
+@pytest.mark.parametrize("texts", [CHINESE, JAPANESE, THAI])
+def test_unseen_clauses_are_known_to_the_char_and_subword_tokenizers_but_not_to_word(texts):
+    unseen = {"这个电池很差": CHINESE, "とても退屈": JAPANESE, "อร่อยมาก": THAI}
+    text = next(key for key, corpus in unseen.items() if corpus is texts)
+    word = train_tokenizer(texts, TokenizerConfig(kind="word", min_freq=1))
+    assert encode_batch(word, [text]) == [[UNK_ID]]  # the whole clause is one unseen "word"
+    for kind in ("char", "unigram"):
+        tokenizer = train_tokenizer(texts, TokenizerConfig(kind=kind, min_freq=1, vocab_size=200))
+        ids = encode_batch(tokenizer, [text])[0]
+        assert UNK_ID not in ids and len(ids) > 1
+
+
+def test_mixed_text_keeps_latin_words_digits_emoji_and_urls_whole():
+    texts = ["这个iPhone 12很好用😀 见 https://example.com/a", *CHINESE]
+    tokenizer = train_tokenizer(texts, TokenizerConfig(kind="char", min_freq=1))
+    tokens = tokenizer.encode(texts[0]).tokens
+    assert tokens[:6] == ["这", "个", "iphone", "12", "很", "好"]
+    assert "😀" in tokens and "example" in tokens and "https" in tokens
+    # nothing is dropped: the tokens cover every non-space character of the (normalised) text
+    normalised = tokenizer.normalizer.normalize_str(texts[0])
+    assert "".join(tokens) == "".join(normalised.split())
+
+
+def test_unknown_share_warns_with_the_cause_and_the_flag_to_try():
+    word = train_tokenizer(CHINESE, TokenizerConfig(kind="word", min_freq=1))
+    unseen = ["电池很好，客服很差", "包装不错但是物流太慢"]
+    ids = np.concatenate([np.asarray(seq) for seq in encode_batch(word, unseen)])
+    share = unknown_share(ids)
+    assert share == 0.75  # the three clauses; only the comma between two of them is known
+    warning = unknown_warning(share, "word", unseen)
+    assert "[UNK]" in warning and "--tokenizer char" in warning and "Han" in warning
+    assert unknown_warning(0.05, "word", unseen) is None
+    english = unknown_warning(0.4, "word", ["zxq wvv"])
+    assert "--tokenizer bpe or unigram" in english
+
+
+def test_a_saved_char_tokenizer_tokenizes_as_it_was_trained(tmp_path):
+    tokenizer = train_tokenizer(CHINESE, TokenizerConfig(kind="char", min_freq=1))
+    save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
+    loaded = load_tokenizer(tmp_path / "tokenizer.json")
+    assert encode_batch(loaded, CHINESE + ["新的句子"]) == encode_batch(tokenizer, CHINESE + ["新的句子"])

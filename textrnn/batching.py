@@ -17,14 +17,15 @@ class EncodedSplit(torch.utils.data.Dataset):
     """Token ids of every text back to back in one array: no per-epoch tokenising, no Python lists."""
 
     def __init__(self, ids: np.ndarray, offsets: np.ndarray, labels: np.ndarray):
-        self.ids, self.offsets, self.labels = ids, offsets, labels  # ids: [total_tokens], offsets: [n + 1]
+        # ids: [total_tokens], offsets: [n + 1], labels: [n] class ids, or [n, labels] 0/1 floats (multi-label)
+        self.ids, self.offsets, self.labels = ids, offsets, labels
         self.lengths = np.diff(offsets)  # [n]
 
     def __len__(self) -> int:
         return len(self.labels)
 
-    def __getitem__(self, i: int) -> tuple[np.ndarray, int]:
-        return self.ids[self.offsets[i] : self.offsets[i + 1]], int(self.labels[i])
+    def __getitem__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        return self.ids[self.offsets[i] : self.offsets[i + 1]], self.labels[i]
 
 
 class BucketBatchSampler(torch.utils.data.Sampler):
@@ -86,11 +87,11 @@ def collate(sequences, labels=None) -> dict[str, torch.Tensor]:
         ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.int64)
     batch = {"ids": ids, "lengths": lengths}
     if labels is not None:
-        batch["labels"] = torch.as_tensor(labels, dtype=torch.int64)  # [batch]
+        batch["labels"] = torch.from_numpy(np.stack(labels))  # [batch] int64, or [batch, labels] float32
     return batch
 
 
-def collate_examples(examples: list[tuple[np.ndarray, int]]) -> dict[str, torch.Tensor]:
+def collate_examples(examples: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, torch.Tensor]:
     sequences, labels = zip(*examples)
     return collate(sequences, labels)
 

@@ -60,6 +60,12 @@ def write_model_description(directory, model_config: ModelConfig, tokenizer, tok
     return directory
 
 
+def update_config(directory, **values) -> None:
+    """Set entries of a model directory's config.json (a multi-label model's tuned thresholds, say)."""
+    directory = Path(directory)
+    atomic_write_json(directory / CONFIG_FILE, {**read_config(directory), **values})
+
+
 def write_weights(directory, model: RNNClassifier) -> Path:
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in model.state_dict().items()}
     atomic_write(Path(directory) / WEIGHTS_FILE, save_safetensors_bytes(weights, metadata={"format": "pt"}))

@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     predict = commands.add_parser("predict", help="classify texts; JSON lines out")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text per stdin line")
-    predict.add_argument("--top-k", type=int, default=1, help="labels per text, 0 for all (default: 1)")
+    predict.add_argument("--top-k", type=int, help="labels per text, 0 for all (default: 1; a multi-label model's "
+                         "'scores' list every label)")
     predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
     return parser
@@ -101,8 +102,11 @@ def run_evaluate(args) -> int:
     classifier = load(args.model_dir, device=args.device)
     data = {name: getattr(args, name, None) for name in DATA_FIELDS}
     raw = load_splits(data["dataset"], data["train_file"], data["validation_file"], data["test_file"])
-    split = prepare_split(raw, args.split, data["text_column"] or classifier.config.get("text_column"),
-                          data["label_column"] or classifier.config.get("label_column"), classifier.labels)
+    saved = classifier.config
+    split = prepare_split(raw, args.split, data["text_column"] or saved.get("text_column"),
+                          data["label_column"] or saved.get("label_column"), classifier.labels,
+                          problem_type=saved.get("problem_type", "single"),
+                          label_separator=saved.get("label_separator"), label_columns=saved.get("label_columns"))
     output = Path(args.output or Path(args.model_dir) / f"eval-{args.split}")
     report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}",
                             batch_size=args.batch_size)
@@ -157,10 +161,10 @@ def run_predict(args) -> int:
 
     if not args.texts:
         raise TextRNNError("no text given: pass texts as arguments, or '-' to read them from stdin")
-    if args.top_k < 0:
+    if args.top_k is not None and args.top_k < 0:
         raise TextRNNError(f"--top-k must be 0 (all labels) or more, got {args.top_k}")
     classifier = load(args.model_dir, device=args.device)
-    top_k = args.top_k or None
+    top_k = "auto" if args.top_k is None else args.top_k or None
     for chunk in chunks(read_texts(args.texts), 1024):
         for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size):
             print(json.dumps(result, ensure_ascii=False))

@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from .errors import ConfigError
 from .model import CELLS, POOLINGS, ModelConfig
 from .pretrain import check_pretrainable
-from .tokenizer import KINDS, TRUNCATIONS, TokenizerConfig
+from .tokenizer import KINDS, TRUNCATIONS, TokenizerConfig, choose_kind
 
 METRICS = ("accuracy", "macro_f1")
+WEIGHTINGS = ("none", "balanced")
+PROBLEM_TYPES = ("auto", "single", "multi")
 EMBEDDING_INITS = ("random", "svd")
 
 # Settings that suit one kind of text and not another. A field left unset (None) takes its preset's value;
@@ -67,6 +69,13 @@ class TrainConfig:
                                     metavar="FILE")
     text_column: str | None = setting(None, "default: detected (text, sentence, review, content, ...)", "data")
     label_column: str | None = setting(None, "default: detected (label, labels, sentiment, ...)", "data")
+    label_columns: str | None = setting(None, "multi-label data as 0/1 columns, one per label: their names, "
+                                        "comma-separated (a,b,c)", "data")
+    label_separator: str | None = setting(None, "multi-label data as one text column of label names joined by this "
+                                          "separator (',', '|' or ';')", "data", metavar="SEP")
+    problem_type: str = setting("auto", "single: one label per text; multi: any number (lists, --label-separator "
+                                "or --label-columns); auto: multi when the labels come in one of those shapes",
+                                "data", choices=PROBLEM_TYPES)
     validation_size: float = setting(0.1, "share of train held out when the data has no validation split", "data")
     # the run
     output: str = setting("runs/textrnn", "run directory", "run", aliases=("-o",))
@@ -82,8 +91,10 @@ class TrainConfig:
     checkpoint_every: float = setting(600.0, "save a resumable checkpoint this often within an epoch (0: at epoch "
                                       "ends only)", "run", metavar="SECONDS")
     # tokenizer
-    tokenizer: str = setting("word", "word: words and punctuation; bpe: byte-pair subwords", "tokenizer",
-                             choices=KINDS)
+    tokenizer: str = setting("auto", "word: words and punctuation; char: each character of a script written "
+                             "without spaces (Chinese, Japanese, Thai, ...) a token, other words whole; bpe, unigram: "
+                             "learnt subwords; auto: char when a large share of the training texts' letters is in "
+                             "such scripts, else word", "tokenizer", choices=("auto", *KINDS))
     vocab_size: int = setting(30_000, "largest vocabulary, special tokens included", "tokenizer")
     min_freq: int = setting(2, "fewest occurrences in train for a token to get its own id", "tokenizer")
     max_length: int | None = setting(None, "tokens kept per text", "tokenizer")
@@ -120,9 +131,15 @@ class TrainConfig:
     pretrain_epochs: int | None = setting(None, "epochs of language-model pre-training of the encoder on the "
                                           "training texts first", "optimisation")
     pretrain_lr: float | None = setting(None, "learning rate of pre-training (default: --lr)", "optimisation")
+    class_weight: str = setting("none", "balanced: weight each class's loss by n / (classes x its count), so rare "
+                                "classes count as much as common ones (single-label data)", "optimisation",
+                                choices=WEIGHTINGS)
+    pos_weight: str = setting("none", "balanced: weight each label's positives by its negatives / positives "
+                              "(multi-label data)", "optimisation", choices=WEIGHTINGS)
     patience: int = setting(3, "epochs without a better validation metric before stopping", "optimisation")
-    metric: str = setting("accuracy", "validation metric for early stopping and the best epoch", "optimisation",
-                          choices=METRICS)
+    metric: str = setting("accuracy", "validation metric for early stopping and the best epoch (multi-label data: "
+                          "macro_f1 unless given; accuracy there is the share of texts with every label right)",
+                          "optimisation", choices=METRICS)
     seed: int = setting(0, "seed of the initial weights, the held-out split, shuffling and dropout", "optimisation")
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", "optimisation")
     amp: bool = setting(False, "mixed precision: float16 on CUDA; bfloat16 on a CPU whose kernels run it (else "
@@ -150,6 +167,11 @@ class TrainConfig:
         if self.embeddings and self.embedding_init == "svd":
             raise ConfigError("embeddings (a word vectors file) and embedding_init 'svd' both give the starting "
                               "embedding table: choose one")
+        if self.label_separator is not None and not self.label_separator.strip():
+            raise ConfigError("label_separator must be a character such as ',', '|' or ';', not whitespace or empty")
+        if self.label_columns is not None and (len(set(self.label_column_list)) < 2 or not all(self.label_column_list)):
+            raise ConfigError(f"label_columns must name 2 or more distinct columns, comma-separated; got "
+                              f"{self.label_columns!r}")
         if not 0 <= self.average_decay < 1:
             raise ConfigError(f"average_decay must be in [0, 1), got {self.average_decay}")
         if not 0 <= self.warmup < 1:
@@ -167,13 +189,21 @@ class TrainConfig:
                                   "(pretrain_epochs 0): give --pretrain-epochs too, or leave --pretrain-lr out")
 
     @property
+    def label_column_list(self) -> list[str] | None:
+        return [name.strip() for name in self.label_columns.split(",")] if self.label_columns else None
+
+    @property
     def is_resolved(self) -> bool:
-        return self.preset != "auto" and all(getattr(self, name) is not None for name in PRESET_FIELDS)
+        return (self.preset != "auto" and self.tokenizer != "auto"
+                and all(getattr(self, name) is not None for name in PRESET_FIELDS))
 
     def resolve(self, texts) -> "TrainConfig":
-        """This config with a preset chosen (by the texts, for auto) and every unset setting taken from it."""
+        """This config with the tokenizer and preset chosen (by the texts, for auto) and every unset setting taken
+        from the preset."""
         preset = choose_preset(texts) if self.preset == "auto" else self.preset
         values = {name: PRESETS[preset][name] for name in PRESET_FIELDS if getattr(self, name) is None}
+        if self.tokenizer == "auto":
+            values["tokenizer"] = choose_kind(texts)[0]
         if self.embeddings and self.embedding_init is None:
             values["embedding_init"] = "random"  # the user's word vectors start the table, not the preset's
         return replace(self, preset=preset, **values)

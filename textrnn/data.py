@@ -13,10 +13,12 @@ from urllib.parse import urlparse
 
 import datasets
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict
+from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+from datasets import Sequence as SequenceFeature
 
 from .batching import EncodedSplit
-from .errors import DataError
+from . import multilabel
+from .errors import ConfigError, DataError
 from .tokenizer import TokenizerConfig, encode_batch
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "question")
@@ -135,13 +137,21 @@ def check_hub_reachable(name: str) -> None:
 
 @dataclass
 class TextClassificationData:
-    train: Dataset  # columns: text (str), label (int)
+    train: Dataset  # columns: text (str), label (int; multi-label: a list of ints)
     validation: Dataset
     test: Dataset | None
     label_names: list[str]
     text_column: str
-    label_column: str
+    label_column: str | None  # None with label_columns
     held_out: bool = False  # validation is a share of train (the data has no validation split)
+    problem_type: str = "single"  # single | multi
+    label_columns: list[str] | None = None
+    label_separator: str | None = None
+
+    def label_format(self) -> dict:
+        """How the labels were read: saved with a model so `textrnn evaluate` reads other splits alike."""
+        return {"problem_type": self.problem_type, "text_column": self.text_column, "label_column": self.label_column,
+                "label_columns": self.label_columns, "label_separator": self.label_separator}
 
 
 def find_column(columns, candidates, override, what: str, flag: str) -> str:
@@ -168,15 +178,20 @@ def label_names_of(split: Dataset, label_column: str) -> list[str]:
     if isinstance(feature, ClassLabel):
         return list(feature.names)
     values = split[label_column]
-    for row, value in enumerate(values):
-        if isinstance(value, (list, dict)):
-            raise DataError(f"train split, row {row}: column {label_column!r} holds a {type(value).__name__}, "
-                            "but each text needs one label (multi-label data is not supported)")
     distinct = {value for value in values if value is not None}
     if all(isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and float(value).is_integer()
            for value in distinct):
         return list(dict.fromkeys(label_name(value) for value in sorted(distinct)))  # numeric order: 2 before 10
     return sorted({label_name(value) for value in distinct})
+
+
+def check_text(text, row: int, split_name: str, text_column: str) -> None:
+    if text is None or (isinstance(text, str) and (not text or text.isspace())):
+        raise DataError(f"{split_name} split, row {row}: the text in column {text_column!r} is "
+                        f"{'missing (null)' if text is None else 'empty'}; remove or fill that row")
+    if not isinstance(text, str):
+        raise DataError(f"{split_name} split, row {row}: column {text_column!r} holds "
+                        f"{type(text).__name__}, not text")
 
 
 def to_text_label(split: Dataset, split_name: str, text_column: str, label_column: str, label_names: list[str]) -> Dataset:
@@ -200,52 +215,127 @@ def to_text_label(split: Dataset, split_name: str, text_column: str, label_colum
                             f"seen in training {label_names}")
         return index[label_name(value)]
 
-    def check_text(text, row: int) -> None:
-        if text is None or (isinstance(text, str) and (not text or text.isspace())):
-            raise DataError(f"{split_name} split, row {row}: the text in column {text_column!r} is "
-                            f"{'missing (null)' if text is None else 'empty'}; remove or fill that row")
-        if not isinstance(text, str):
-            raise DataError(f"{split_name} split, row {row}: column {text_column!r} holds "
-                            f"{type(text).__name__}, not text")
-
     def convert(batch, rows):
         texts = batch[text_column]
         for text, row in zip(texts, rows):
-            check_text(text, row)
+            check_text(text, row, split_name, text_column)
         return {"text": texts, "label": [label_id(value, row) for value, row in zip(batch[label_column], rows)]}
 
     converted = split.map(convert, batched=True, with_indices=True, remove_columns=split.column_names)
     return converted.cast_column("label", ClassLabel(names=label_names))
 
 
-def is_unlabelled(split: Dataset, label_column: str) -> bool:
+def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: list[list], label_names: list[str],
+                   class_names: list[str] | None, where: str) -> Dataset:
+    """The multi-label form of to_text_label: (text, label) with label a list of ids into `label_names`."""
+    texts = split[text_column]
+    for row, text in enumerate(texts):
+        check_text(text, row, split_name, text_column)
+    ids = multilabel.to_ids(lists, label_names, class_names, split_name, where)
+    features = Features({"text": Value("string"), "label": SequenceFeature(ClassLabel(names=label_names))})
+    return Dataset.from_dict({"text": texts, "label": ids}, features=features)
+
+
+def single_from_lists(split: Dataset, split_name: str, label_column: str) -> Dataset:
+    """--problem-type single on a list column: each row's one label as a plain value; two or none is an error."""
+    class_names = multilabel.list_feature_names(split, label_column)
+    values = []
+    for row, labels in enumerate(multilabel.label_lists(split, split_name, label_column, None, None)):
+        if len(labels) != 1:
+            raise DataError(f"{split_name} split, row {row}: {len(labels)} labels {labels!r} in column "
+                            f"{label_column!r}, but --problem-type single needs exactly one per text; use "
+                            "--problem-type multi (or auto) for multi-label data")
+        values.append(class_names[labels[0]] if class_names else labels[0])
+    return split.remove_columns(label_column).add_column(label_column, values)
+
+
+def is_unlabelled(split: Dataset, label_column: str | None) -> bool:
     # GLUE-style test splits ship labels of -1: nothing to evaluate against.
-    feature = split.features.get(label_column)
+    feature = split.features.get(label_column) if label_column else None
     return isinstance(feature, ClassLabel) and len(split) > 0 and max(split[label_column]) < 0
 
 
+@dataclass
+class LabelReader:
+    """Where a data set keeps its labels and in which shape, as asked on the command line or detected."""
+
+    text_column: str
+    label_column: str | None
+    problem_type: str  # single | multi, once resolved
+    label_columns: list[str] | None = None
+    label_separator: str | None = None
+
+    @classmethod
+    def detect(cls, split: Dataset, text_column=None, label_column=None, problem_type="auto", label_separator=None,
+               label_columns=None) -> "LabelReader":
+        columns = split.column_names
+        text_column = find_column(columns, TEXT_COLUMNS, text_column, "text", "--text-column")
+        if label_columns:
+            if label_column or label_separator:
+                raise ConfigError("--label-columns names the 0/1 columns of multi-label data: leave out "
+                                  "--label-column and --label-separator")
+            label_column = None
+        else:
+            label_column = find_column(columns, LABEL_COLUMNS, label_column, "label", "--label-column")
+            if text_column == label_column:
+                raise DataError(f"the text and label columns are both {text_column!r}")
+        shaped_as_multi = bool(label_columns or label_separator) or multilabel.is_list_column(split, label_column)
+        if problem_type == "auto":
+            problem_type = "multi" if shaped_as_multi else "single"
+        elif problem_type == "single" and (label_columns or label_separator):
+            raise ConfigError(f"--problem-type single reads one label per text, but "
+                              f"{'--label-columns' if label_columns else '--label-separator'} reads several")
+        return cls(text_column, label_column, problem_type, list(label_columns) if label_columns else None,
+                   label_separator)
+
+    def names(self, train: Dataset) -> list[str]:
+        if self.problem_type == "single":
+            if multilabel.is_list_column(train, self.label_column):
+                train = single_from_lists(train, "train", self.label_column)
+            return label_names_of(train, self.label_column)
+        lists = self.lists(train, "train")
+        return multilabel.names_in_training(lists, multilabel.list_feature_names(train, self.label_column)
+                                            if self.label_column else None)
+
+    def lists(self, split: Dataset, split_name: str) -> list[list]:
+        if self.label_column and not self.label_separator and not multilabel.is_list_column(split, self.label_column):
+            return [[] if value is None else [value] for value in split[self.label_column]]  # multi forced on scalars
+        return multilabel.label_lists(split, split_name, self.label_column, self.label_columns, self.label_separator)
+
+    def convert(self, split: Dataset, split_name: str, label_names: list[str]) -> Dataset:
+        if len(split) == 0:
+            raise DataError(f"the {split_name} split is empty")
+        if self.problem_type == "single":
+            if multilabel.is_list_column(split, self.label_column):
+                split = single_from_lists(split, split_name, self.label_column)
+            return to_text_label(split, split_name, self.text_column, self.label_column, label_names)
+        class_names = multilabel.list_feature_names(split, self.label_column) if self.label_column else None
+        where = f"column {self.label_column!r}" if self.label_column else "--label-columns"
+        return to_text_labels(split, split_name, self.text_column, self.lists(split, split_name), label_names,
+                              class_names, where)
+
+
 def prepare_split(raw: DatasetDict, split_name: str, text_column: str | None, label_column: str | None,
-                  label_names: list[str]) -> Dataset:
+                  label_names: list[str], problem_type: str = "single", label_separator: str | None = None,
+                  label_columns: list[str] | None = None) -> Dataset:
     """One split as text/label columns, its labels mapped onto `label_names` (a model's, say)."""
     if split_name not in raw:
         raise DataError(f"no {split_name!r} split in the data (it has: {', '.join(raw)})")
     split = raw[split_name]
-    text_column = find_column(split.column_names, TEXT_COLUMNS, text_column, "text", "--text-column")
-    label_column = find_column(split.column_names, LABEL_COLUMNS, label_column, "label", "--label-column")
-    if text_column == label_column:
-        raise DataError(f"the text and label columns are both {text_column!r}")
+    reader = LabelReader.detect(split, text_column, label_column, problem_type, label_separator, label_columns)
     if len(split) == 0:
         raise DataError(f"the {split_name} split is empty")
-    if is_unlabelled(split, label_column):
-        raise DataError(f"the {split_name} split has no labels (every {label_column!r} is -1)")
-    return to_text_label(split, split_name, text_column, label_column, label_names)
+    if is_unlabelled(split, reader.label_column):
+        raise DataError(f"the {split_name} split has no labels (every {reader.label_column!r} is -1)")
+    return reader.convert(split, split_name, label_names)
 
 
-def carve_validation(train: Dataset, validation_size: float, num_classes: int, seed: int) -> tuple[Dataset, Dataset]:
-    """Hold out a seeded, stratified share of train (at least one text per class)."""
-    count = max(num_classes, round(validation_size * len(train)))
+def carve_validation(train: Dataset, validation_size: float, num_classes: int, seed: int,
+                     stratify: bool = True) -> tuple[Dataset, Dataset]:
+    """Hold out a seeded share of train, stratified by label for single-label data (at least one text per class)."""
+    count = max(num_classes if stratify else 1, round(validation_size * len(train)))
     try:
-        parts = train.train_test_split(test_size=count, stratify_by_column="label", seed=seed)
+        parts = train.train_test_split(test_size=count, stratify_by_column="label" if stratify else None, seed=seed)
     except ValueError as error:  # too few texts overall, or a class with a single text
         raise DataError(f"cannot hold out a stratified validation split from {len(train)} training texts "
                         f"({error}); give --validation-file or more data") from None
@@ -259,50 +349,65 @@ def prepare_data(
     label_names: list[str] | None = None,
     validation_size: float = 0.1,
     seed: int = 0,
+    problem_type: str = "auto",
+    label_separator: str | None = None,
+    label_columns: list[str] | None = None,
 ) -> TextClassificationData:
     """Normalise a DatasetDict to text/label splits: train, validation (carved if absent), test (optional)."""
     if "train" not in raw:
         raise DataError(f"the data has no train split (found: {', '.join(raw) or 'none'})")
-    columns = raw["train"].column_names
-    text_column = find_column(columns, TEXT_COLUMNS, text_column, "text", "--text-column")
-    label_column = find_column(columns, LABEL_COLUMNS, label_column, "label", "--label-column")
     if len(raw["train"]) == 0:
         raise DataError("the train split is empty")
-    label_names = label_names or label_names_of(raw["train"], label_column)
+    reader = LabelReader.detect(raw["train"], text_column, label_column, problem_type, label_separator, label_columns)
+    label_names = label_names or reader.names(raw["train"])
 
     def labelled(name: str) -> Dataset | None:
-        if name not in raw or is_unlabelled(raw[name], label_column):
+        if name not in raw or is_unlabelled(raw[name], reader.label_column):
             return None
-        return prepare_split(raw, name, text_column, label_column, label_names)
+        return reader.convert(raw[name], name, label_names)
 
     train = labelled("train")
     validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
     test = labelled("test")
-    check_labels_seen_in_training(train, {"validation": validation, "test": test}, label_names, label_column)
+    where = f"column {reader.label_column!r}" if reader.label_column else "--label-columns"
+    check_labels_seen_in_training(train, {"validation": validation, "test": test}, label_names, where)
     held_out = validation is None
     if held_out:
-        train, validation = carve_validation(train, validation_size, len(label_names), seed)
-    return TextClassificationData(train, validation, test, label_names, text_column, label_column, held_out)
+        train, validation = carve_validation(train, validation_size, len(label_names), seed,
+                                             stratify=reader.problem_type == "single")
+    return TextClassificationData(train, validation, test, label_names, reader.text_column, reader.label_column,
+                                  held_out, reader.problem_type, reader.label_columns, reader.label_separator)
+
+
+def label_counts(split: Dataset, num_labels: int) -> np.ndarray:
+    """Texts per label (multi-label rows count once for each of their labels)."""
+    labels = split["label"]
+    if labels and isinstance(labels[0], list):
+        return multilabel.multi_hot(labels, num_labels).sum(axis=0).astype(np.int64)
+    return np.bincount(labels, minlength=num_labels)
 
 
 def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | None], label_names: list[str],
-                                  label_column: str) -> None:
+                                  where: str) -> None:
     """Train must hold two labels or more, and every label of validation and test must occur in train:
     declared label names (a ClassLabel, a resumed run's) can name classes that train lacks."""
-    counts = np.bincount(train["label"], minlength=len(label_names))
-    if (counts > 0).sum() < 2:
-        raise DataError(f"the train split has a single label, {label_names[int(counts.argmax())]!r}, in column "
-                        f"{label_column!r}: a classifier needs at least 2")
+    counts = label_counts(train, len(label_names))
+    present = [name for name, count in zip(label_names, counts) if count]
+    if len(present) < 2:
+        found = f"a single label, {present[0]!r}," if present else "no label"
+        raise DataError(f"the train split has {found} in {where}: a classifier needs at least 2")
     for split_name, split in others.items():
         if split is None:
             continue
-        labels = np.asarray(split["label"])
-        unseen = np.flatnonzero(counts[labels] == 0)
-        if len(unseen):
-            name = label_names[labels[unseen[0]]]
-            raise DataError(f"{split_name} split, row {unseen[0]}: label {name!r} in column {label_column!r} never "
-                            f"occurs in the train split, so the model cannot learn it ({len(unseen)} of the "
-                            f"{split_name} split's {len(labels)} rows have such labels)")
+        rows = [row for row, labels in enumerate(split["label"])
+                if any(counts[label] == 0 for label in (labels if isinstance(labels, list) else [labels]))]
+        if rows:
+            labels = split[rows[0]]["label"]
+            name = next(label_names[label] for label in (labels if isinstance(labels, list) else [labels])
+                        if counts[label] == 0)
+            raise DataError(f"{split_name} split, row {rows[0]}: label {name!r} in {where} never occurs in the train "
+                            f"split, so the model cannot learn it ({len(rows)} of the {split_name} split's "
+                            f"{len(split)} rows have such labels)")
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -321,4 +426,8 @@ def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None = Non
     offsets = column.offsets.to_numpy().astype(np.int64)
     ids = column.values.to_numpy().astype(np.int32)
     ids, offsets = ids[offsets[0] : offsets[-1]], offsets - offsets[0]
-    return EncodedSplit(ids, offsets, np.asarray(encoded["label"], dtype=np.int64))
+    labels = encoded["label"]
+    if labels and isinstance(labels[0], list):  # multi-label: one 0/1 row per text
+        names = encoded.features["label"].feature.names
+        return EncodedSplit(ids, offsets, multilabel.multi_hot(labels, len(names)))
+    return EncodedSplit(ids, offsets, np.asarray(labels, dtype=np.int64))

@@ -91,6 +91,10 @@ def compute_report(labels, probs, label_names, texts=None, num_errors=20) -> dic
 
 def format_report_line(report: dict) -> str:
     """One-line summary for logs, e.g. 'accuracy 85.32% | macro-F1 85.10% | n=872'."""
+    if report.get("problem_type") == "multi":
+        from .evaluate_multilabel import format_multi_label_line
+
+        return format_multi_label_line(report)
     parts = [f"accuracy {report['accuracy'] * 100:.2f}%", f"macro-F1 {report['macro_f1'] * 100:.2f}%"]
     if report.get("roc_auc") is not None:
         parts.append(f"ROC-AUC {report['roc_auc']:.4f}")
@@ -117,9 +121,16 @@ def _md_cell(value: Any, limit: int = _MAX_TEXT_CHARS) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|")
 
 
+def _model_lines(report: dict) -> list[str]:
+    choice = report.get("tokenizer")
+    if not choice:
+        return []
+    return [f"- Tokenizer: {choice.get('kind')}" + (f" ({choice['reason']})" if choice.get("reason") else "")]
+
+
 def _markdown(report: dict, title: str) -> str:
     names = report["label_names"]
-    lines = [f"# {title}", "", f"- Examples: {report['num_examples']}",
+    lines = [f"# {title}", "", *_model_lines(report), f"- Examples: {report['num_examples']}",
              f"- Accuracy: {report['accuracy'] * 100:.2f}%", f"- Macro-F1: {report['macro_f1'] * 100:.2f}%"]
     if report.get("roc_auc") is not None:
         lines.append(f"- ROC-AUC: {report['roc_auc']:.4f}")
@@ -186,6 +197,15 @@ def write_report(report: dict, output_dir, title="Evaluation report") -> list[Pa
     out = Path(output_dir)
     summary = {key: value for key, value in report.items() if key != "errors"}
     errors = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in report["errors"])
+    if report.get("problem_type") == "multi":
+        from .evaluate_multilabel import multi_label_markdown, plot_per_label
+
+        return [
+            atomic_write(out / "eval_report.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8")),
+            atomic_write(out / "errors.jsonl", errors.encode("utf-8")),
+            atomic_write(out / "eval_report.md", multi_label_markdown(report, title, _model_lines(report)).encode()),
+            plot_per_label(report, out / "per_label.png", title),
+        ]
     written = [
         atomic_write(out / "eval_report.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8")),
         atomic_write(out / "errors.jsonl", errors.encode("utf-8")),
@@ -226,8 +246,18 @@ def plot_training_curves(history: list[dict], path) -> Path:
 
 def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="Evaluation report",
                    batch_size: int = 256) -> dict:
-    """Predict with a loaded classifier (see textrnn.load), then compute and write the report."""
+    """Predict with a loaded classifier (see textrnn.load), then compute and write the report.
+    labels: a class id per text, or for a multi-label model a list of label ids per text."""
     probs = classifier.predict_proba(texts, batch_size=batch_size)
-    report = compute_report(labels, probs, classifier.labels, texts=texts)
+    if classifier.multi_label:
+        from .evaluate_multilabel import compute_multi_label_report
+        from .multilabel import multi_hot
+
+        targets = multi_hot(labels, len(classifier.labels))
+        report = compute_multi_label_report(targets, probs, classifier.labels, classifier.thresholds, texts=texts)
+    else:
+        report = compute_report(labels, probs, classifier.labels, texts=texts)
+    choice = classifier.config.get("tokenizer_choice")
+    report["tokenizer"] = choice or {"kind": classifier.tokenizer_config.kind}
     write_report(report, output_dir, title=title)
     return report

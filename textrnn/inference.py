@@ -70,9 +70,13 @@ class TextClassifier:
         self.tokenizer_config = TokenizerConfig(**config["tokenizer"])
         self.config = config
         self.labels: list[str] = list(config["labels"])
+        self.multi_label = config.get("problem_type", "single") == "multi"
+        # per label, tuned on the validation split when training ended (multilabel.tune_thresholds)
+        self.thresholds = np.asarray(config.get("thresholds") or [0.5] * len(self.labels), dtype=np.float32)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities [len(texts), num_classes]; texts are batched by length for speed."""
+        """Class probabilities [len(texts), num_classes] (multi-label: each label's own probability, the rows do
+        not sum to 1); texts are batched by length for speed."""
         return self.probabilities(check_texts(texts)[0], batch_size)
 
     @torch.inference_mode()
@@ -87,10 +91,11 @@ class TextClassifier:
             rows = order[start : start + batch_size]
             batch = collate([sequences[i] for i in rows])
             logits = self.model(batch["ids"].to(self.device), batch["lengths"])  # [batch, classes]
-            probs[rows] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+            scores = torch.sigmoid(logits.float()) if self.multi_label else torch.softmax(logits.float(), dim=-1)
+            probs[rows] = scores.cpu().numpy()
         return probs
 
-    def __call__(self, text_or_texts, top_k: int | None = 1, batch_size: int = 256):
+    def __call__(self, text_or_texts, top_k: int | None | str = "auto", batch_size: int = 256):
         return classify_text(text_or_texts, self, top_k=top_k, batch_size=batch_size)
 
     def __repr__(self) -> str:
@@ -103,25 +108,40 @@ def load(model_dir, device="cpu") -> TextClassifier:
     return TextClassifier(model, tokenizer, config, device=device)
 
 
-def classify_text(text_or_texts, model, top_k: int | None = 1, device=None, batch_size: int = 256):
+def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device=None, batch_size: int = 256):
     """Classify one text or a list of texts.
 
-    model: a TextClassifier or a model directory. One string gives {"label", "score"};
-    a list gives one such dict per text. With top_k above 1, or None for every label,
-    each text gets a list of dicts, highest score first.
+    model: a TextClassifier or a model directory. One string gives one result; a list gives one per text.
+
+    Single-label models: {"label", "score"} with top_k 1 (what "auto" means for them); with top_k above 1, or
+    None for every label, a list of such dicts, highest score first.
+
+    Multi-label models: {"labels": [every label whose score passes its threshold, highest first],
+    "scores": [{"label", "score"}, ...]}, with every label in "scores" (top_k "auto" or None) or the top_k best.
     """
     texts, single = check_texts(text_or_texts)
     if not isinstance(model, TextClassifier):
         model = load(model, device=device or "cpu")
     elif device is not None and resolve_device(device) != model.device:
         raise ConfigError(f"the classifier is on {model.device}; load it with device={device!r} instead")
-    if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
-        raise ConfigError(f"top_k must be a positive int or None, got {top_k!r}")
-    k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
+    if top_k != "auto" and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ConfigError(f"top_k must be a positive int, None (every label) or 'auto', got {top_k!r}")
     probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
+    results = format_results(probs, model, top_k)
+    return results[0] if single else results
+
+
+def format_results(probs: np.ndarray, model: TextClassifier, top_k: int | None | str = "auto") -> list:
+    """classify_text's result for each row of probabilities."""
+    auto_k = len(model.labels) if model.multi_label else 1
+    k = auto_k if top_k == "auto" else len(model.labels) if top_k is None else min(top_k, len(model.labels))
     results = []
     for row in probs:
-        best = np.argsort(-row, kind="stable")[:k]
-        ranked = [{"label": model.labels[i], "score": float(row[i])} for i in best]
-        results.append(ranked[0] if top_k == 1 else ranked)
-    return results[0] if single else results
+        best = np.argsort(-row, kind="stable")
+        ranked = [{"label": model.labels[i], "score": float(row[i])} for i in best[:k]]
+        if model.multi_label:
+            passed = [model.labels[i] for i in best if row[i] >= model.thresholds[i]]
+            results.append({"labels": passed, "scores": ranked})
+        else:
+            results.append(ranked[0] if k == 1 and top_k in (1, "auto") else ranked)
+    return results

@@ -24,6 +24,7 @@ from .optim import LossWatch, WeightAverage, averaged
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
              "pretrain_metrics.json",
              "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
+             "per_label.png",
              "errors.jsonl", "last")
 
 

@@ -1,10 +1,19 @@
 """Tokenizer and vocabulary, built on Hugging Face `tokenizers`.
 
-Word-level by default (NFKC, lowercase, HTML line breaks to spaces, words and
-punctuation split apart), byte-pair encoding as an option. The vocabulary is
-learnt from the training split only; `[PAD]` is id 0 and `[UNK]` id 1.
+Every kind normalises the same way (HTML line breaks to spaces, NFKC, lowercase) and learns its vocabulary
+from the training split only; `[PAD]` is id 0 and `[UNK]` id 1.
+
+    word     words and runs of punctuation (`\w+`, `[^\w\s]+`): for scripts written with spaces
+    char     the same, but each character of a script written without spaces (Han, kana, Thai, ...) is a
+             token of its own, while Latin words, digits and emoji stay whole
+    bpe      byte-pair subwords learnt within each word (or clause, in an unspaced script)
+    unigram  unigram-LM subwords (as SentencePiece learns them), likewise
+
+`choose_kind` picks one for `--tokenizer auto` from the training texts: `word` uses spaces to find words, so in
+a script written without them a whole clause becomes one "word", nearly always unseen at test time.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,13 +25,32 @@ from .errors import ConfigError, DataError
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
 SPECIAL_TOKENS = [PAD_TOKEN, UNK_TOKEN]  # order fixes their ids
-KINDS = ("word", "bpe")
+KINDS = ("word", "char", "bpe", "unigram")
 TRUNCATIONS = ("head", "head+tail")
+
+# Scripts written without spaces between words, as Unicode code-point ranges.
+UNSPACED_SCRIPTS = {
+    "Han": [(0x2E80, 0x2FDF), (0x3005, 0x3007), (0x3021, 0x3029), (0x3038, 0x303B), (0x3400, 0x4DBF),
+            (0x4E00, 0x9FFF), (0xF900, 0xFAFF), (0x20000, 0x323AF)],
+    "Hiragana": [(0x3041, 0x309F)],
+    "Katakana": [(0x30A0, 0x30FF), (0x31F0, 0x31FF), (0xFF66, 0xFF9F)],
+    "Thai": [(0x0E00, 0x0E7F)],
+    "Lao": [(0x0E80, 0x0EFF)],
+    "Khmer": [(0x1780, 0x17FF), (0x19E0, 0x19FF)],
+    "Myanmar": [(0x1000, 0x109F), (0xA9E0, 0xA9FF), (0xAA60, 0xAA7F)],
+}
+UNSPACED_CLASS = "".join(f"\\x{{{low:X}}}-\\x{{{high:X}}}" for ranges in UNSPACED_SCRIPTS.values()
+                         for low, high in ranges)  # an Oniguruma character class body, as `tokenizers` reads it
+# From this share of unspaced-script letters in the training texts on, `auto` reads them as such; mixed text
+# (a Chinese review quoting English product names) stays well above it, English with a few Chinese words below.
+UNSPACED_SHARE = 0.3
+UNSPACED_KIND = "char"  # what auto picks for them: measured against bpe and unigram in docs/RESULTS.md
+UNK_WARNING_SHARE = 0.10
 
 
 @dataclass
 class TokenizerConfig:
-    kind: str = "word"  # word | bpe
+    kind: str = "word"  # word | char | bpe | unigram
     vocab_size: int = 30_000
     min_freq: int = 2
     max_length: int = 256
@@ -62,25 +90,81 @@ def build_normalizer(lowercase: bool) -> normalizers.Normalizer:
     return normalizers.Sequence(steps)
 
 
+def build_pre_tokenizer(kind: str) -> pre_tokenizers.PreTokenizer:
+    words = pre_tokenizers.Whitespace()  # \w+ and runs of other symbols; nothing but whitespace is dropped
+    if kind != "char":
+        return words
+    each_character = pre_tokenizers.Split(Regex(f"[{UNSPACED_CLASS}]"), behavior="isolated")
+    return pre_tokenizers.Sequence([each_character, words])
+
+
+def new_model_and_trainer(config: TokenizerConfig):
+    options = {"vocab_size": config.vocab_size, "special_tokens": SPECIAL_TOKENS, "show_progress": False}
+    if config.kind in ("word", "char"):
+        return models.WordLevel(unk_token=UNK_TOKEN), trainers.WordLevelTrainer(min_frequency=config.min_freq,
+                                                                                 **options)
+    if config.kind == "bpe":
+        return models.BPE(unk_token=UNK_TOKEN), trainers.BpeTrainer(min_frequency=config.min_freq, **options)
+    return models.Unigram(), trainers.UnigramTrainer(unk_token=UNK_TOKEN, **options)
+
+
 def train_tokenizer(texts: Iterable[str], config: TokenizerConfig, num_texts: int | None = None) -> Tokenizer:
     """Learn a vocabulary from `texts` (the training split only)."""
-    if config.kind == "word":
-        tokenizer = Tokenizer(models.WordLevel(unk_token=UNK_TOKEN))
-        trainer = trainers.WordLevelTrainer(
-            vocab_size=config.vocab_size, min_frequency=config.min_freq, special_tokens=SPECIAL_TOKENS, show_progress=False
-        )
-    else:
-        tokenizer = Tokenizer(models.BPE(unk_token=UNK_TOKEN))
-        trainer = trainers.BpeTrainer(
-            vocab_size=config.vocab_size, min_frequency=config.min_freq, special_tokens=SPECIAL_TOKENS, show_progress=False
-        )
+    model, trainer = new_model_and_trainer(config)
+    tokenizer = Tokenizer(model)
     tokenizer.normalizer = build_normalizer(config.lowercase)
-    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()  # \w+ and runs of punctuation
+    tokenizer.pre_tokenizer = build_pre_tokenizer(config.kind)
     tokenizer.train_from_iterator(texts, trainer=trainer, length=num_texts)
     if config.truncation == "head":
         tokenizer.enable_truncation(max_length=config.max_length)  # in Rust, before the ids reach Python
     check_special_tokens(tokenizer)
     return tokenizer
+
+
+def script_of(character: str) -> str | None:
+    """The unspaced script a character belongs to, or None."""
+    point = ord(character)
+    return next((name for name, ranges in UNSPACED_SCRIPTS.items() if any(low <= point <= high
+                                                                         for low, high in ranges)), None)
+
+
+def choose_kind(texts: Sequence[str], sample_size: int = 5_000) -> tuple[str, str]:
+    """(kind, reason) for `--tokenizer auto`: `UNSPACED_KIND` when a large share of the letters of the texts
+    (an even sample of them) is in scripts written without spaces, else `word`."""
+    sample = texts[:: max(1, len(texts) // sample_size)]
+    scripts, letters = Counter(), 0
+    for text in sample:
+        for character in text:
+            if character.isalpha() or script_of(character):  # Thai and Myanmar vowel signs are marks, not alpha
+                letters += 1
+                scripts[script_of(character)] += 1
+    unspaced = sum(count for name, count in scripts.items() if name)
+    share = unspaced / max(letters, 1)
+    named = ", ".join(f"{name} {count / max(letters, 1):.0%}" for name, count in scripts.most_common() if name)
+    if share >= UNSPACED_SHARE:
+        return UNSPACED_KIND, (f"{share:.0%} of the training texts' letters are in scripts written without spaces "
+                               f"({named}), so each of their characters is a token")
+    detail = f" ({named})" if named else ""
+    return "word", f"{share:.0%} of the training texts' letters are in scripts written without spaces{detail}"
+
+
+def unknown_share(ids) -> float:
+    """The share of [UNK] among token ids (a flat array)."""
+    return float((ids == UNK_ID).mean()) if len(ids) else 0.0
+
+
+def unknown_warning(share: float, kind: str, texts: Sequence[str]) -> str | None:
+    """A warning line when more than UNK_WARNING_SHARE of the validation tokens are [UNK], with its likely cause."""
+    if share <= UNK_WARNING_SHARE:
+        return None
+    unspaced_kind, reason = choose_kind(texts)
+    if kind == "word" and unspaced_kind != "word":
+        cause = (f"{reason.split(', so ')[0]}; the word tokenizer reads a whole clause of them as one word, "
+                 f"which is rarely seen twice: try --tokenizer {UNSPACED_KIND} (or auto)")
+    else:
+        cause = ("the validation texts use many words the training texts do not (or too few to keep): try "
+                 "--tokenizer bpe or unigram, which split unseen words into known pieces, or a lower --min-freq")
+    return f"warning: {share:.1%} of the validation tokens are [UNK], unknown to the vocabulary: {cause}"
 
 
 def check_special_tokens(tokenizer: Tokenizer, source: str = "the tokenizer") -> None:

@@ -18,13 +18,14 @@ import time
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from sklearn.metrics import f1_score
 from tqdm import tqdm
 
-from . import checkpoint
+from . import checkpoint, multilabel
 from .batching import make_loader
 from .config import TrainConfig
 from .data import encode_split, load_splits, prepare_data, quiet_datasets
@@ -38,7 +39,8 @@ from .optim import (LossWatch, WeightAverage, amp_dtype, averaged, follow_schedu
 from .pretrain import cooccurrence_vectors, pretrain
 from .rundir import (Checkpoints, StopRequest, TrainingStopped, check_epochs, check_output, clear_output,
                      describe_position, find_resume_dir, resumed_config, stopped_early, write_history)
-from .tokenizer import load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer
+from .tokenizer import (choose_kind, load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer,
+                        unknown_share, unknown_warning)
 
 @dataclass
 class Distributed:
@@ -89,9 +91,39 @@ def init_embedding_table(model: RNNClassifier, config: TrainConfig, train_set, v
         weight[model.config.pad_id] = 0.0
 
 
+def label_loss(logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None, reduction="mean"):
+    """Cross-entropy over classes (labels: [batch] ids), or one sigmoid per label (labels: [batch, labels] 0/1)
+    with weight as BCE's pos_weight; weight: None, or one value per class or label."""
+    if labels.dim() == 2:
+        loss = F.binary_cross_entropy_with_logits(logits.float(), labels, pos_weight=weight, reduction="none")
+        return loss.sum(dim=1).mean() if reduction == "mean" else loss.sum()
+    return F.cross_entropy(logits.float(), labels, weight=weight, reduction=reduction)
+
+
+def count_correct(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Texts whose prediction is right: the class, or every label at the 0.5 threshold (subset accuracy)."""
+    if labels.dim() == 2:
+        return ((logits > 0) == labels.bool()).all(dim=1).sum()
+    return (logits.argmax(-1) == labels).sum()
+
+
+def label_weights(config: TrainConfig, labels, device) -> torch.Tensor | None:
+    """--class-weight balanced: n / (classes * count) per class; --pos-weight balanced: negatives / positives
+    per label (1 for a label without positives). labels: [n] ids or [n, labels] 0/1."""
+    if labels.ndim == 2 and config.pos_weight == "balanced":
+        positives = labels.sum(axis=0)
+        weight = np.where(positives > 0, (len(labels) - positives) / np.maximum(positives, 1), 1.0)
+    elif labels.ndim == 1 and config.class_weight == "balanced":
+        counts = np.bincount(labels, minlength=int(labels.max()) + 1)
+        weight = np.where(counts > 0, len(labels) / (len(counts) * np.maximum(counts, 1)), 0.0)
+    else:
+        return None
+    return torch.tensor(weight, dtype=torch.float32, device=device)
+
+
 def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: TrainConfig, show_progress: bool,
               epoch: int, watch: LossWatch, average: WeightAverage | None = None, done: int = 0,
-              totals: list[float] | None = None, after_step=None):
+              totals: list[float] | None = None, after_step=None, weight: torch.Tensor | None = None):
     """One pass over the training batches, from batch `done` on (a run resumed mid-epoch), with the running
     `totals` of the batches before it. after_step(steps done, totals) runs after every step (checkpoints).
     Returns (loss, accuracy), summed over every rank."""
@@ -103,14 +135,14 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: Train
                initial=done, total=len(loader))
     for step, batch in enumerate(bar, start=done + 1):
         ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
-        labels = batch["labels"].to(device, non_blocking=True)  # [batch]
+        labels = batch["labels"].to(device, non_blocking=True)  # [batch], or [batch, labels] (multi-label)
         with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
             logits = model(ids, batch["lengths"])  # [batch, classes]
-        loss = F.cross_entropy(logits.float(), labels)
+        loss = label_loss(logits, labels, weight)
         train_step(loss, model, optimizer, scheduler, scaler, config.clip, watch,
                    {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]}, average)
         totals[0] += loss.detach() * len(labels)
-        totals[1] += (logits.argmax(-1) == labels).sum()
+        totals[1] += count_correct(logits, labels)
         totals[2] += len(labels)  # a Python number: no host-to-device copy each step
         if show_progress and step % 20 == 0:
             bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
@@ -124,22 +156,70 @@ def run_epoch(model, loader, optimizer, scheduler, scaler, device, config: Train
 
 
 @torch.inference_mode()
-def validate(model, loader, device, amp: bool, num_classes: int) -> dict:
+def validate(model, loader, device, amp: bool, num_classes: int, weight: torch.Tensor | None = None) -> dict:
+    """Loss, accuracy and macro-F1 on the validation batches; for multi-label data, at the per-label thresholds
+    tuned on these very texts (as the saved model will use them), with accuracy the share of texts whose
+    labels are all right."""
     model.eval()
-    losses, predictions, targets = [], [], []
+    loss, outputs, targets = 0.0, [], []
     for batch in loader:
         labels = batch["labels"].to(device, non_blocking=True)
         with torch.autocast(device.type, dtype=amp_dtype(device), enabled=amp):
-            logits = model(batch["ids"].to(device, non_blocking=True), batch["lengths"])
-        losses.append(F.cross_entropy(logits.float(), labels, reduction="sum"))
-        predictions.append(logits.argmax(-1))
+            logits = model(batch["ids"].to(device, non_blocking=True), batch["lengths"]).float()
+        loss += label_loss(logits, labels, weight, reduction="sum")
+        outputs.append(torch.sigmoid(logits) if labels.dim() == 2 else logits.argmax(-1))
         targets.append(labels)
-    predictions, targets = torch.cat(predictions).cpu().numpy(), torch.cat(targets).cpu().numpy()
-    return {
-        "loss": torch.stack(losses).sum().item() / len(targets),
-        "accuracy": float((predictions == targets).mean()),
-        "macro_f1": float(f1_score(targets, predictions, average="macro", labels=range(num_classes), zero_division=0)),
-    }
+    outputs, targets = torch.cat(outputs).cpu().numpy(), torch.cat(targets).cpu().numpy()
+    if targets.ndim == 2:
+        thresholds, _ = multilabel.tune_thresholds(targets, outputs)
+        metrics = multilabel.multi_label_metrics(targets, multilabel.predict(outputs, thresholds), range(num_classes))
+        accuracy, macro_f1 = metrics["subset_accuracy"], metrics["macro_f1"]
+    else:
+        accuracy = float((outputs == targets).mean())
+        macro_f1 = float(f1_score(targets, outputs, average="macro", labels=range(num_classes), zero_division=0))
+    return {"loss": float(loss) / len(targets), "accuracy": accuracy, "macro_f1": macro_f1}
+
+
+def save_thresholds(output: Path, data, batch_size: int, device, log) -> None:
+    """Tune the saved best model's per-label thresholds on the validation split and write them to its config.json."""
+    classifier = load(output, device=device)
+    probs = classifier.predict_proba(data.validation["text"], batch_size=batch_size)
+    targets = multilabel.multi_hot(data.validation["label"], len(data.label_names))
+    thresholds, global_threshold = multilabel.tune_thresholds(targets, probs)
+    checkpoint.update_config(output, thresholds=thresholds, global_threshold=global_threshold)
+    log(f"thresholds: tuned per label on the validation split for F1 (from {min(thresholds):.2f} to "
+        f"{max(thresholds):.2f}; {global_threshold:.2f} for labels with under {multilabel.MIN_TUNING_POSITIVES} "
+        "validation positives)")
+
+
+def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
+    """The data as the config asks, checked against the settings that depend on its shape, and the config resolved
+    for it (tokenizer, preset). Returns (data, config, how the tokenizer was chosen)."""
+    quiet_datasets()
+    raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
+    data = prepare_data(raw, config.text_column, config.label_column, saved["labels"] if saved else None,
+                        config.validation_size, config.seed, problem_type=config.problem_type,
+                        label_separator=config.label_separator, label_columns=config.label_column_list)
+    if "validation_size" in given and not data.held_out:
+        raise ConfigError("--validation-size holds out a share of train when the data has no validation split, "
+                          "and this data has one; leave the flag out, or give only --train-file")
+    if data.problem_type == "multi" and config.class_weight != "none":
+        raise ConfigError("--class-weight weights the classes of single-label data; for multi-label data use "
+                          "--pos-weight balanced")
+    if data.problem_type == "single" and config.pos_weight != "none":
+        raise ConfigError("--pos-weight weights each label's positives in multi-label data; for single-label data "
+                          "use --class-weight balanced")
+    if data.problem_type == "multi" and "metric" not in given and not saved:
+        config = replace(config, metric="macro_f1")  # accuracy of a whole label set is rarely the goal
+    tokenizer_choice = saved.get("tokenizer_choice") if saved else None
+    if not config.is_resolved:
+        chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
+        tokenizer_choice = {"asked": config.tokenizer, "reason": choose_kind(data.train["text"])[1]
+                            if config.tokenizer == "auto" else "as asked"}
+        config = config.resolve(data.train["text"])
+        log(f"preset: {config.preset} ({chosen})")
+        log(f"tokenizer: {config.tokenizer} ({tokenizer_choice['reason']})")
+    return data, config, tokenizer_choice
 
 
 def train(config: TrainConfig, given: set[str] | None = None) -> dict:
@@ -171,17 +251,7 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     started = time.time()
 
     # data and tokenizer ---------------------------------------------------------------------------------
-    quiet_datasets()
-    raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
-    labels = saved["labels"] if saved else None
-    data = prepare_data(raw, config.text_column, config.label_column, labels, config.validation_size, config.seed)
-    if "validation_size" in given and not data.held_out:
-        raise ConfigError("--validation-size holds out a share of train when the data has no validation split, "
-                          "and this data has one; leave the flag out, or give only --train-file")
-    if not config.is_resolved:
-        chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
-        config = config.resolve(data.train["text"])
-        log(f"preset: {config.preset} ({chosen})")
+    data, config, tokenizer_choice = read_data(config, given, saved, log)
     tokenizer_config = config.tokenizer_config()
     tokenizer_path = (resume_dir or output) / checkpoint.TOKENIZER_FILE
     vectors = None
@@ -201,13 +271,18 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     log(f"data: {len(train_set):,} train, {len(valid_set):,} validation"
         f"{f' (held out: {config.validation_size:.0%} of train)' if data.held_out else ''}, "
         f"{len(data.test) if data.test is not None else 'no'} test texts; columns {data.text_column!r} -> "
-        f"{data.label_column!r}; labels {data.label_names}")
+        f"{data.label_column or data.label_columns!r}; {'multi-label: ' if data.problem_type == 'multi' else ''}"
+        f"labels {data.label_names}")
     log(f"tokenizer: {config.tokenizer}, {tokenizer.get_vocab_size():,} tokens, "
-        f"mean length {train_set.lengths.mean():.1f} (max {config.max_length})")
+        f"mean length {train_set.lengths.mean():.1f} (max {config.max_length}); "
+        f"{unknown_share(valid_set.ids):.1%} of the validation tokens are [UNK]")
+    if warning := unknown_warning(unknown_share(valid_set.ids), config.tokenizer, data.validation["text"]):
+        log(warning)
     pin = device.type == "cuda"
     train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed,
                                num_replicas=world.world_size, rank=world.rank, pin_memory=pin)
     valid_loader = make_loader(valid_set, config.batch_size * 4, shuffle=False, pin_memory=pin)
+    weight = label_weights(config, train_set.labels, device)
 
     # model and optimiser --------------------------------------------------------------------------------
     model = RNNClassifier(config.model_config(tokenizer.get_vocab_size(), len(data.label_names)))
@@ -244,7 +319,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
         trained_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if pin else None)
     if world.is_main:
         atomic_write_json(output / "train_config.json", config.to_dict())
-        model_extra = {"training": config.to_dict(), "text_column": data.text_column, "label_column": data.label_column}
+        model_extra = {"training": config.to_dict(), **data.label_format(),
+                       "tokenizer_choice": {**(tokenizer_choice or {}), "kind": config.tokenizer}}
         for directory in (output, output / "last"):  # once: see checkpoint.write_model_description
             checkpoint.write_model_description(directory, model.config, tokenizer, tokenizer_config,
                                                data.label_names, model_extra)
@@ -273,9 +349,9 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
                 train_loss, train_accuracy = run_epoch(
                     trained_model, train_loader, optimizer, scheduler, scaler, device, config, show_progress, epoch,
                     watch, average, done=state.pop("step", 0), totals=state.pop("epoch_totals", None),
-                    after_step=after_step)
+                    after_step=after_step, weight=weight)
                 with averaged(average):
-                    valid = validate(model, valid_loader, device, config.amp, len(data.label_names))
+                    valid = validate(model, valid_loader, device, config.amp, len(data.label_names), weight)
                 improved = valid[config.metric] > state["best_metric"]
                 if improved:
                     state.update(best_metric=valid[config.metric], best_epoch=epoch)
@@ -313,6 +389,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     if state["best_epoch"] == 0:
         log("no epoch has finished: no model to evaluate yet")
         return summary
+    if data.problem_type == "multi":
+        save_thresholds(output, data, config.batch_size * 4, device, log)
     split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
     classifier = load(output, device=device)
     report = evaluate_texts(classifier, split["text"], split["label"], output,
