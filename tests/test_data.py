@@ -194,3 +194,14 @@ def test_a_file_that_is_not_what_its_extension_says_is_named(tmp_path, name, con
     (tmp_path / name).write_bytes(content)
     with pytest.raises(DataError, match=re.escape(message)):
         load_splits(train_file=tmp_path / name)
+
+
+def test_a_label_column_beside_another_named_label(tmp_path):
+    """--label-column category where a "label" column exists too: the category's names, not the label's."""
+    sentiment = ClassLabel(names=["negative", "positive"])
+    topics = ClassLabel(names=["books", "fruit", "phones"])
+    train = Dataset.from_dict({"text": texts(12), "label": [0, 1] * 6, "category": [0, 1, 2] * 4})
+    train = train.cast_column("label", sentiment).cast_column("category", topics)
+    data = prepare_data(DatasetDict({"train": train}), label_column="category", validation_size=0.25)
+    assert data.label_names == ["books", "fruit", "phones"]
+    assert sorted(list(data.train["label"]) + list(data.validation["label"])) == sorted([0, 1, 2] * 4)

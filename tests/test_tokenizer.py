@@ -157,7 +157,7 @@ def test_unknown_share_warns_with_the_cause_and_the_flag_to_try():
     share = unknown_share(ids)
     assert share == 0.75  # the three clauses; only the comma between two of them is known
     warning = unknown_warning(share, "word", unseen)
-    assert "[UNK]" in warning and "--tokenizer char" in warning and "Han" in warning
+    assert "[UNK]" in warning and f"--tokenizer {UNSPACED_KIND}" in warning and "Han" in warning
     assert unknown_warning(0.05, "word", unseen) is None
     english = unknown_warning(0.4, "word", ["zxq wvv"])
     assert "--tokenizer bpe or unigram" in english

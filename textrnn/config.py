@@ -93,8 +93,8 @@ class TrainConfig:
     # tokenizer
     tokenizer: str = setting("auto", "word: words and punctuation; char: each character of a script written "
                              "without spaces (Chinese, Japanese, Thai, ...) a token, other words whole; bpe, unigram: "
-                             "learnt subwords; auto: char when a large share of the training texts' letters is in "
-                             "such scripts, else word", "tokenizer", choices=("auto", *KINDS))
+                             "learnt subwords; auto: unigram when a large share of the training texts' letters is "
+                             "in such scripts, else word", "tokenizer", choices=("auto", *KINDS))
     vocab_size: int = setting(30_000, "largest vocabulary, special tokens included", "tokenizer")
     min_freq: int = setting(2, "fewest occurrences in train for a token to get its own id", "tokenizer")
     max_length: int | None = setting(None, "tokens kept per text", "tokenizer")

@@ -221,8 +221,10 @@ def to_text_label(split: Dataset, split_name: str, text_column: str, label_colum
             check_text(text, row, split_name, text_column)
         return {"text": texts, "label": [label_id(value, row) for value, row in zip(batch[label_column], rows)]}
 
-    converted = split.map(convert, batched=True, with_indices=True, remove_columns=split.column_names)
-    return converted.cast_column("label", ClassLabel(names=label_names))
+    # Features given: else a column that map keeps, such as another "label" beside --label-column category,
+    # lends the output its own feature.
+    features = Features({"text": Value("string"), "label": ClassLabel(names=label_names)})
+    return split.map(convert, batched=True, with_indices=True, remove_columns=split.column_names, features=features)
 
 
 def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: list[list], label_names: list[str],
