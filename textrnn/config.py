@@ -137,8 +137,9 @@ class TrainConfig:
     pos_weight: str = setting("none", "balanced: weight each label's positives by its negatives / positives "
                               "(multi-label data)", "optimisation", choices=WEIGHTINGS)
     patience: int = setting(3, "epochs without a better validation metric before stopping", "optimisation")
-    metric: str = setting("accuracy", "validation metric for early stopping and the best epoch (multi-label data: "
-                          "macro_f1 unless given; accuracy there is the share of texts with every label right)",
+    metric: str = setting("accuracy", "validation metric for early stopping and the best epoch (multi-label data and "
+                          "--class-weight balanced: macro_f1 unless given; for multi-label data, accuracy is the "
+                          "share of texts with every label right)",
                           "optimisation", choices=METRICS)
     seed: int = setting(0, "seed of the initial weights, the held-out split, shuffling and dropout", "optimisation")
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", "optimisation")

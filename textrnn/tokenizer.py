@@ -140,12 +140,12 @@ def choose_kind(texts: Sequence[str], sample_size: int = 5_000) -> tuple[str, st
                 scripts[script_of(character)] += 1
     unspaced = sum(count for name, count in scripts.items() if name)
     share = unspaced / max(letters, 1)
-    named = ", ".join(f"{name} {count / max(letters, 1):.0%}" for name, count in scripts.most_common() if name)
+    named = ", ".join(f"{name} {count / max(letters, 1):.1%}" for name, count in scripts.most_common() if name)
     if share >= UNSPACED_SHARE:
         return UNSPACED_KIND, (f"{share:.0%} of the training texts' letters are in scripts written without spaces "
                                f"({named}), so words are learnt as unigram subwords of them")
     detail = f" ({named})" if named else ""
-    return "word", f"{share:.0%} of the training texts' letters are in scripts written without spaces{detail}"
+    return "word", f"{share:.1%} of the training texts' letters are in scripts written without spaces{detail}"
 
 
 def unknown_share(ids) -> float:

@@ -209,8 +209,10 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     if data.problem_type == "single" and config.pos_weight != "none":
         raise ConfigError("--pos-weight weights each label's positives in multi-label data; for single-label data "
                           "use --class-weight balanced")
-    if data.problem_type == "multi" and "metric" not in given and not saved:
-        config = replace(config, metric="macro_f1")  # accuracy of a whole label set is rarely the goal
+    if (data.problem_type == "multi" or config.class_weight == "balanced") and "metric" not in given and not saved:
+        # Accuracy would favour the epoch that ignores rare classes, the very thing the weights are there to stop,
+        # and the accuracy of a whole label set is rarely the goal.
+        config = replace(config, metric="macro_f1")
     tokenizer_choice = saved.get("tokenizer_choice") if saved else None
     if not config.is_resolved:
         chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
