@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -102,16 +104,31 @@ def format_report_line(report: dict) -> str:
     return " | ".join(parts)
 
 
-def _save_figure(fig: Figure, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
-    return atomic_write(path, buf.getvalue())
+# Label names in Chinese, Japanese or Thai need fonts with those glyphs; matplotlib falls back along this list,
+# glyph by glyph, to whichever is installed (Debian: fonts-wqy-microhei or fonts-noto-cjk).
+FONT_FALLBACK = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+                 "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Noto Sans Thai"]
 
 
 def _new_figure(width: float, height: float) -> Figure:
     fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)  # attach the raster canvas explicitly; no pyplot, no global state
     return fig
+
+
+# Each fallback font that is not installed would log a warning on every figure.
+logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+
+
+def with_fonts(function):
+    """Run a plotting function with FONT_FALLBACK (text takes its font when it is made, so the whole function)."""
+    return matplotlib.rc_context({"font.family": FONT_FALLBACK})(function)
+
+
+def _save_figure(fig: Figure, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    return atomic_write(path, buf.getvalue())
 
 
 def _md_cell(value: Any, limit: int = _MAX_TEXT_CHARS) -> str:
@@ -156,6 +173,7 @@ def _markdown(report: dict, title: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+@with_fonts
 def _plot_confusion(report: dict, path: Path, title: str) -> Path:
     names, counts = report["label_names"], np.asarray(report["confusion_matrix"])
     totals = counts.sum(axis=1, keepdims=True)
@@ -180,6 +198,7 @@ def _plot_confusion(report: dict, path: Path, title: str) -> Path:
     return _save_figure(fig, path)
 
 
+@with_fonts
 def _plot_roc(report: dict, path: Path, title: str) -> Path:
     fig = _new_figure(5, 5)
     ax = fig.add_subplot()
@@ -222,6 +241,7 @@ def _series(history: list[dict], key: str) -> tuple[list[float], list[float]]:
     return [p[0] for p in points], [p[1] for p in points]
 
 
+@with_fonts
 def plot_training_curves(history: list[dict], path) -> Path:
     """Loss and accuracy per epoch, side by side; series absent from `history` are skipped."""
     if not history:

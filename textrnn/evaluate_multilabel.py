@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import multilabel
-from .evaluate import _md_cell, _new_figure, _save_figure
+from .evaluate import _md_cell, _new_figure, _save_figure, with_fonts
 
 
 def compute_multi_label_report(targets, probs, label_names: Sequence[str], thresholds: Sequence[float],
@@ -70,6 +70,7 @@ def multi_label_markdown(report: dict, title: str, header: list[str]) -> str:
     return "\n".join(lines) + "\n"
 
 
+@with_fonts
 def plot_per_label(report: dict, path: Path, title: str) -> Path:
     """Precision, recall and F1 of each label as horizontal bars, with each label's support."""
     names = list(report["per_label"])
