@@ -117,11 +117,17 @@ def classify_text(text_or_texts, model, top_k: int | None = 1, device=None, batc
         raise ConfigError(f"the classifier is on {model.device}; load it with device={device!r} instead")
     if top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ConfigError(f"top_k must be a positive int or None, got {top_k!r}")
-    k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
     probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
+    results = format_results(probs, model, top_k)
+    return results[0] if single else results
+
+
+def format_results(probs: np.ndarray, model: TextClassifier, top_k: int | None) -> list:
+    """classify_text's answer for each row of probabilities (shared with the server, which batches requests)."""
+    k = len(model.labels) if top_k is None else min(top_k, len(model.labels))
     results = []
     for row in probs:
         best = np.argsort(-row, kind="stable")[:k]
         ranked = [{"label": model.labels[i], "score": float(row[i])} for i in best]
         results.append(ranked[0] if top_k == 1 else ranked)
-    return results[0] if single else results
+    return results
