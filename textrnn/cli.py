@@ -4,6 +4,7 @@
     textrnn evaluate runs/sst2 --dataset ../shared/data/sst2 --split validation
     textrnn predict runs/sst2 "a gorgeous, witty film" "a dull mess"
     cat reviews.txt | textrnn predict runs/sst2 -
+    textrnn explain runs/sst2 "a gorgeous, witty film" --html explained.html
 
 Mistakes in the input (a missing file, an unknown option value, a broken model
 directory: errors.TextRNNError) print one line and exit with status 2; TEXTRNN_DEBUG=1
@@ -81,6 +82,18 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=1, help="labels per text, 0 for all (default: 1)")
     predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+
+    explain = commands.add_parser("explain", help="per-token attributions of a label; JSON lines out, --html a page")
+    explain.add_argument("model_dir")
+    explain.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain; '-' reads one text per stdin line")
+    explain.add_argument("--label", help="the label to explain (default: the predicted one)")
+    explain.add_argument("--method", default="integrated_gradients",
+                         help="integrated_gradients, or occlusion (exact, texts up to 200 tokens) (default: "
+                              "integrated_gradients)")
+    explain.add_argument("--steps", type=int, help="Integrated Gradients steps (default: 50)")
+    explain.add_argument("--html", metavar="FILE", help="also write every explanation to one standalone HTML page")
+    explain.add_argument("--device", default="cpu", choices=["cpu"],
+                         help="explanations take gradients on the CPU (default: cpu)")
     return parser
 
 
@@ -168,6 +181,27 @@ def run_predict(args) -> int:
     return 0
 
 
+def run_explain(args) -> int:
+    from .explain import explain, render_html_page
+    from .inference import load
+
+    if not args.texts:
+        raise TextRNNError("no text given: pass texts as arguments, or '-' to read them from stdin")
+    if args.steps is not None and args.method == "occlusion":
+        raise TextRNNError("--steps is for integrated_gradients; occlusion has no steps")
+    steps = {} if args.steps is None else {"steps": args.steps}
+    classifier = load(args.model_dir, device=args.device)
+    explanations = []
+    for text in read_texts(args.texts):
+        explanation = explain(text, classifier, label=args.label, method=args.method, **steps)
+        print(json.dumps(explanation, ensure_ascii=False), flush=True)
+        explanations.append(explanation)
+    if args.html:
+        Path(args.html).write_text(render_html_page(explanations), encoding="utf-8")
+        print(f"page written to {args.html}", file=sys.stderr)
+    return 0
+
+
 def is_user_error(error: Exception) -> bool:
     """Mistakes in the input, data, options or model directory, and paths that cannot be read or written or a
     full disk: the user's to fix. Anything else is a bug."""
@@ -178,7 +212,7 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "explain": run_explain}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does
