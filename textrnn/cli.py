@@ -4,6 +4,7 @@
     textrnn evaluate runs/sst2 --dataset ../shared/data/sst2 --split validation
     textrnn predict runs/sst2 "a gorgeous, witty film" "a dull mess"
     cat reviews.txt | textrnn predict runs/sst2 -
+    textrnn serve runs/sst2 --port 8080
     textrnn explain runs/sst2 "a gorgeous, witty film" --html explained.html
 
 Mistakes in the input (a missing file, an unknown option value, a broken model
@@ -82,6 +83,20 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--top-k", type=int, default=1, help="labels per text, 0 for all (default: 1)")
     predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP: /predict, /explain, a page at /, /docs")
+    serve.add_argument("model_dir")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--max-batch-size", type=int, default=32,
+                       help="texts that concurrent requests may share one forward pass with (default: 32)")
+    serve.add_argument("--batch-wait-ms", type=float, default=2.0,
+                       help="how long a batch waits for more requests while others are coming (default: 2)")
+    serve.add_argument("--no-batching", action="store_true", help="one forward pass per request, in a thread")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default: 1000000)")
+    serve.add_argument("--max-inputs", type=int, default=256, help="texts per request (default: 256)")
+    serve.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
 
     explain = commands.add_parser("explain", help="per-token attributions of a label; JSON lines out, --html a page")
     explain.add_argument("model_dir")
@@ -202,6 +217,16 @@ def run_explain(args) -> int:
     return 0
 
 
+def run_serve(args) -> int:
+    from .serve import ServeSettings, serve
+
+    settings = ServeSettings(batching=not args.no_batching, max_batch_size=args.max_batch_size,
+                             batch_wait_ms=args.batch_wait_ms, max_body_bytes=args.max_body_bytes,
+                             max_inputs=args.max_inputs)
+    serve(args.model_dir, args.host, args.port, settings, device=args.device, access_log=not args.no_access_log)
+    return 0
+
+
 def is_user_error(error: Exception) -> bool:
     """Mistakes in the input, data, options or model directory, and paths that cannot be read or written or a
     full disk: the user's to fix. Anything else is a bug."""
@@ -212,7 +237,8 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "explain": run_explain}
+    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "explain": run_explain,
+               "serve": run_serve}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does
