@@ -19,6 +19,7 @@ import textrnn
 from textrnn.cli import main
 from textrnn.errors import ConfigError, InputError, InputTypeError
 from textrnn.explain import MAX_OCCLUSION_TOKENS, explain, output_probabilities, render_html, render_html_page
+from textrnn.tokenizer import encode_batch
 
 KEYWORD = "zorblax"  # in every positive text and no negative one: it alone decides the label
 # Filler words the tokenizer's normaliser changes or that span several bytes: accents, Chinese, emoji, a full-width
@@ -83,7 +84,7 @@ def test_integrated_gradients_add_up_to_the_change_from_the_baseline(classifier)
     for text in ["the film zorblax and music", "café naïve 电影 好看 😀 plot", "zorblax " * 3 + "the story " * 20]:
         explanation = explain(text, classifier, steps=50)
         target = classifier.labels.index(explanation["label"])
-        ids = textrnn.tokenizer.encode_batch(classifier.tokenizer, [text], classifier.tokenizer_config)[0]
+        ids = encode_batch(classifier.tokenizer, [text], classifier.tokenizer_config)[0]
         change = model_probability(classifier, ids, target) - model_probability(classifier, [0] * len(ids), target)
         total = sum(token["score"] for token in explanation["tokens"])
         assert total == pytest.approx(change, abs=COMPLETENESS_TOLERANCE)
@@ -93,6 +94,27 @@ def test_integrated_gradients_add_up_to_the_change_from_the_baseline(classifier)
         assert explanation["score"] == pytest.approx(classifier.predict_proba([text])[0, target], abs=1e-6)
         assert explanation["score"] == pytest.approx(model_probability(classifier, ids, target), abs=1e-5)
         assert explanation["target"] == "probability" and explanation["dropped"] is None
+
+
+def test_integrated_gradients_leave_the_shared_model_alone(classifier):
+    """Captum hooks the layer it explains: on the shared model, a server's concurrent predictions would read
+    the interpolated embeddings of the explanation instead of their own."""
+    calls = []
+    hook = classifier.model.embedding.register_forward_hook(
+        lambda module, inputs, output: calls.append((module is classifier.model.embedding, output.size(0))))
+    try:
+        explain("the film zorblax", classifier, steps=8)
+    finally:
+        hook.remove()
+    assert (True, 1) in calls and all(size == 1 for shared, size in calls if shared)  # only the score's forward
+    assert any(not shared and size >= 8 for shared, size in calls)  # the steps ran on a copy
+    assert not classifier.model.embedding._forward_hooks and not classifier.model.training
+
+
+def test_a_multi_label_model_explains_its_sigmoid_probability():
+    logits = torch.tensor([[2.0, -1.0, 0.5]])
+    assert torch.allclose(output_probabilities(logits, {"problem_type": "multi_label"}), torch.sigmoid(logits))
+    assert torch.allclose(output_probabilities(logits, {}), torch.softmax(logits, dim=-1))
 
 
 def test_occlusion_is_the_change_when_a_word_is_left_out(classifier):
@@ -179,7 +201,7 @@ def test_bad_requests_are_clear_errors(classifier):
         explain(b"the film", classifier)
     with pytest.raises(InputTypeError, match="not int"):
         explain(12, classifier)
-    with pytest.raises(InputError, match="one text"):
+    with pytest.raises(InputTypeError, match="one text"):
         explain(["the film", "a plot"], classifier)
     with pytest.raises(InputError, match="lone surrogate"):
         explain("the \udcff film", classifier)

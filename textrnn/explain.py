@@ -23,13 +23,14 @@ and the character span they cover, or None. Explanations run on the CPU: cuDNN c
 an RNN in eval mode. `render_html` draws an explanation as a standalone HTML page.
 """
 
+import copy
 import html
 import re
 
 import torch
 
 from .batching import collate
-from .errors import ConfigError, InputError, TextRNNError
+from .errors import ConfigError, InputTypeError, TextRNNError
 from .inference import TextClassifier, check_texts, load
 from .tokenizer import UNK_ID, UNK_TOKEN, encode_batch
 
@@ -86,10 +87,12 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
     except ImportError as error:
         raise TextRNNError(f"Integrated Gradients needs captum ({error}): pip install 'textrnn[explain]', or use "
                            "method='occlusion' for short texts") from None
-    model, config = classifier.model, classifier.config
-    if not isinstance(model, torch.nn.Module):
+    if not isinstance(classifier.model, torch.nn.Module):
         raise ConfigError("Integrated Gradients needs the PyTorch model (model.safetensors), not an export without "
                           "gradients: explain the original model directory, or use method='occlusion'")
+    # Captum hooks the embedding layer while it runs, which would feed its interpolated embeddings to any other
+    # thread classifying with the same model (the server does): it gets a copy of its own.
+    model, config = copy.deepcopy(classifier.model).requires_grad_(False), classifier.config
 
     def target_probability(batch_ids, lengths):  # Captum calls it with `steps` interpolated texts at once
         return output_probabilities(model(batch_ids, lengths), config)[:, target]
@@ -138,7 +141,7 @@ def explain(text: str, model, label: str | None = None, method: str = "integrate
         raise ConfigError(f"steps must be a positive int, got {steps!r}")
     texts, single = check_texts(text)
     if not single:
-        raise InputError("explain takes one text (a str); call it once per text")
+        raise InputTypeError(f"explain takes one text (a str), not {type(text).__name__}: call it once per text")
     if not isinstance(model, TextClassifier):
         model = load(model, device="cpu")
     elif model.device.type != "cpu":
