@@ -250,6 +250,8 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     @app.post("/predict", response_model=TextResult | list[TextResult])
     async def predict(request: PredictRequest):
         texts, single = checked_inputs(request.inputs, settings.max_inputs)
+        if not texts:
+            return []
         if settings.batching:
             results = await batcher.classify(texts, request.top_k)
         else:

@@ -13,8 +13,6 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from .inference import TextClassifier, format_results
 
 
@@ -45,7 +43,7 @@ class Batcher:
             await asyncio.gather(self.worker, return_exceptions=True)
 
     async def classify(self, texts: list[str], top_k: int | None) -> list:
-        """classify_text's results for checked texts, one per text, computed with whatever else is waiting."""
+        """classify_text's results for checked texts (at least one), computed with whatever else is waiting."""
         job = Job(texts, top_k, asyncio.get_running_loop().create_future())
         await self.queue.put(job)
         return await job.done
@@ -75,8 +73,7 @@ class Batcher:
             jobs = await self.gather()
             texts = [text for job in jobs for text in job.texts]
             try:
-                probs = await asyncio.to_thread(self.classifier.probabilities, texts, self.max_batch_size) \
-                    if texts else np.empty((0, len(self.classifier.labels)), dtype=np.float32)
+                probs = await asyncio.to_thread(self.classifier.probabilities, texts, self.max_batch_size)
             except Exception as error:  # a failed pass fails its own requests, never the worker
                 for job in jobs:
                     if not job.done.done():
