@@ -4,6 +4,7 @@
     textrnn evaluate runs/sst2 --dataset ../shared/data/sst2 --split validation
     textrnn predict runs/sst2 "a gorgeous, witty film" "a dull mess"
     cat reviews.txt | textrnn predict runs/sst2 -
+    textrnn export runs/sst2 --output runs/sst2-onnx --quantize int8
     textrnn serve runs/sst2 --port 8080
     textrnn explain runs/sst2 "a gorgeous, witty film" --html explained.html
 
@@ -109,6 +110,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--html", metavar="FILE", help="also write every explanation to one standalone HTML page")
     explain.add_argument("--device", default="cpu", choices=["cpu"],
                          help="explanations take gradients on the CPU (default: cpu)")
+
+    export = commands.add_parser("export", help="write a saved model as ONNX (model.onnx), run with onnxruntime")
+    export.add_argument("model_dir")
+    export.add_argument("--output", "-o", required=True, help="directory for model.onnx, config.json, tokenizer.json")
+    export.add_argument("--quantize", choices=["int8"], help="int8: onnxruntime's dynamic quantization")
     return parser
 
 
@@ -217,6 +223,13 @@ def run_explain(args) -> int:
     return 0
 
 
+def run_export(args) -> int:
+    from .export import export_model
+
+    export_model(args.model_dir, args.output, quantize=args.quantize)
+    return 0
+
+
 def run_serve(args) -> int:
     from .serve import ServeSettings, serve
 
@@ -237,8 +250,8 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "explain": run_explain,
-               "serve": run_serve}
+    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "export": run_export,
+               "explain": run_explain, "serve": run_serve}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does

@@ -15,6 +15,7 @@ import torch
 from .batching import collate
 from .checkpoint import load_model_dir
 from .errors import ConfigError, InputError, InputTypeError
+from .onnx_backend import is_onnx_dir, load_onnx_dir
 from .tokenizer import TokenizerConfig, encode_batch
 
 
@@ -98,8 +99,12 @@ class TextClassifier:
 
 
 def load(model_dir, device="cpu") -> TextClassifier:
-    """Load a saved model directory (config.json, model.safetensors, tokenizer.json); nothing is unpickled."""
-    model, tokenizer, config = load_model_dir(model_dir)
+    """Load a saved model directory (config.json, model.safetensors, tokenizer.json), or an exported one with
+    model.onnx in place of the safetensors (run by onnxruntime: textrnn/onnx_backend.py); nothing is unpickled."""
+    if is_onnx_dir(model_dir):  # an export: model.onnx and no model.safetensors, run by onnxruntime
+        model, tokenizer, config = load_onnx_dir(model_dir)
+    else:
+        model, tokenizer, config = load_model_dir(model_dir)
     return TextClassifier(model, tokenizer, config, device=device)
 
 
