@@ -251,13 +251,14 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     async def predict(request: PredictRequest):
         texts, single = checked_inputs(request.inputs, settings.max_inputs)
         if not texts:
-            return []
+            return JSONResponse([])
         if settings.batching:
             results = await batcher.classify(texts, request.top_k)
         else:
             results = await asyncio.to_thread(classify_text, texts, classifier, request.top_k)
             record_batch(len(texts), 1)
-        return results[0] if single else results
+        # the results are classify_text's, already in the declared shape: sent as they are, not validated again
+        return JSONResponse(results[0] if single else results)
 
     @app.post("/explain")
     async def explain(request: ExplainRequest) -> dict:
