@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default: 1000000)")
     serve.add_argument("--max-inputs", type=int, default=256, help="texts per request (default: 256)")
     serve.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    serve.add_argument("--threads", type=int, default=1, help="PyTorch's threads per forward pass (default: 1)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
 
     explain = commands.add_parser("explain", help="per-token attributions of a label; JSON lines out, --html a page")
@@ -236,7 +237,8 @@ def run_serve(args) -> int:
     settings = ServeSettings(batching=not args.no_batching, max_batch_size=args.max_batch_size,
                              batch_wait_ms=args.batch_wait_ms, max_body_bytes=args.max_body_bytes,
                              max_inputs=args.max_inputs)
-    serve(args.model_dir, args.host, args.port, settings, device=args.device, access_log=not args.no_access_log)
+    serve(args.model_dir, args.host, args.port, settings, device=args.device, threads=args.threads,
+          access_log=not args.no_access_log)
     return 0
 
 
