@@ -3,5 +3,6 @@
 __version__ = "0.1.0"
 
 from .inference import TextClassifier, classify_text, load
+from .explain import explain  # textrnn.explain is now this function; `from textrnn.explain import ...` still works
 
-__all__ = ["TextClassifier", "__version__", "classify_text", "load"]
+__all__ = ["TextClassifier", "__version__", "classify_text", "explain", "load"]

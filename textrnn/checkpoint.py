@@ -4,6 +4,8 @@ A model directory holds:
     config.json          model and tokenizer settings, label names, format and package version
     model.safetensors    the weights
     tokenizer.json       the Hugging Face tokenizer, vocabulary included
+An exported directory (`textrnn export`, textrnn/export.py) holds model.onnx in place of model.safetensors;
+textrnn.load runs it with onnxruntime (textrnn/onnx_backend.py).
 A training checkpoint (the `last/` directory of a run) is a model directory plus
 `training_state.safetensors`: weights, optimizer tensors and RNG state, with the
 rest of the trainer's state as JSON in the file's metadata, in one file so that
@@ -26,6 +28,7 @@ from .tokenizer import TokenizerConfig, load_tokenizer
 
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
+ONNX_FILE = "model.onnx"  # an exported model: read by onnxruntime, used only where model.safetensors is absent
 STATE_FILE = "training_state.safetensors"
 # Never read: a pickle can run any code while it loads. Named in the error when one stands in for the weights.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
@@ -102,16 +105,21 @@ def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     return tensors, metadata
 
 
-def check_files(directory: Path) -> None:
+def check_files(directory: Path) -> str:
+    """The weights file the directory is loaded from: model.safetensors, or else model.onnx (an export)."""
     if not directory.is_dir():
         raise ModelDirError(f"no such model directory: {directory}")
-    for name in (CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE):
+    exported = (directory / ONNX_FILE).is_file() and not (directory / WEIGHTS_FILE).is_file()
+    weights = ONNX_FILE if exported else WEIGHTS_FILE
+    for name in (CONFIG_FILE, weights, TOKENIZER_FILE):
         if not (directory / name).is_file():
             pickles = sorted(path.name for path in directory.iterdir() if path.suffix in PICKLE_SUFFIXES)
             refused = (f"; {', '.join(pickles)} {'is' if len(pickles) == 1 else 'are'} not read: pickle files "
                        "can run code, and textrnn loads weights from safetensors only") if pickles else ""
-            raise ModelDirError(f"{directory}: missing {name} (a model directory needs "
-                                f"{CONFIG_FILE}, {WEIGHTS_FILE} and {TOKENIZER_FILE}){refused}")
+            either = f" (nor {ONNX_FILE})" if name == WEIGHTS_FILE else ""
+            raise ModelDirError(f"{directory}: missing {name}{either} (a model directory needs {CONFIG_FILE}, "
+                                f"{TOKENIZER_FILE} and {WEIGHTS_FILE}, or {ONNX_FILE} for an exported model){refused}")
+    return weights
 
 
 def read_model_config(directory: Path, config: dict) -> ModelConfig:
@@ -154,7 +162,19 @@ def load_model_dir(directory, device="cpu"):
 
     Only JSON and safetensors are read; no file of the directory is unpickled, imported or executed."""
     directory = Path(directory)
-    check_files(directory)
+    if check_files(directory) == ONNX_FILE:
+        raise ModelDirError(f"{directory} holds {ONNX_FILE} and no {WEIGHTS_FILE}: an exported model, which "
+                            "textrnn.load runs with onnxruntime; PyTorch needs the source model's directory")
+    model_config, tokenizer, config = read_model_description(directory)
+    weights, _ = read_safetensors(directory / WEIGHTS_FILE)
+    check_weights(directory / WEIGHTS_FILE, weights, model_config)
+    model = RNNClassifier(model_config)
+    model.load_state_dict(weights, strict=True)
+    return model.to(device).eval(), tokenizer, config
+
+
+def read_model_description(directory: Path):
+    """(ModelConfig, tokenizer, config dict) of a model directory whose files check_files has found."""
     config = read_config(directory)
     model_config = read_model_config(directory, config)
     try:
@@ -164,11 +184,7 @@ def load_model_dir(directory, device="cpu"):
     if tokenizer.get_vocab_size() != model_config.vocab_size:
         raise ModelDirError(f"{directory}: {TOKENIZER_FILE} has {tokenizer.get_vocab_size()} tokens but "
                             f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
-    weights, _ = read_safetensors(directory / WEIGHTS_FILE)
-    check_weights(directory / WEIGHTS_FILE, weights, model_config)
-    model = RNNClassifier(model_config)
-    model.load_state_dict(weights, strict=True)
-    return model.to(device).eval(), tokenizer, config
+    return model_config, tokenizer, config
 
 
 # ----------------------------------------------------------------------------- training state

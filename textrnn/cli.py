@@ -4,6 +4,9 @@
     textrnn evaluate runs/sst2 --dataset ../shared/data/sst2 --split validation
     textrnn predict runs/sst2 "a gorgeous, witty film" "a dull mess"
     cat reviews.txt | textrnn predict runs/sst2 -
+    textrnn export runs/sst2 --output runs/sst2-onnx --quantize int8
+    textrnn serve runs/sst2 --port 8080
+    textrnn explain runs/sst2 "a gorgeous, witty film" --html explained.html
 
 Mistakes in the input (a missing file, an unknown option value, a broken model
 directory: errors.TextRNNError) print one line and exit with status 2; TEXTRNN_DEBUG=1
@@ -82,6 +85,38 @@ def build_parser() -> argparse.ArgumentParser:
                          "'scores' list every label)")
     predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+
+    serve = commands.add_parser("serve", help="serve a model over HTTP: /predict, /explain, a page at /, /docs")
+    serve.add_argument("model_dir")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8080, help="port to listen on (default: 8080)")
+    serve.add_argument("--max-batch-size", type=int, default=32,
+                       help="texts that concurrent requests may share one forward pass with (default: 32)")
+    serve.add_argument("--batch-wait-ms", type=float, default=2.0,
+                       help="how long a batch waits for more requests while others are coming (default: 2)")
+    serve.add_argument("--no-batching", action="store_true", help="one forward pass per request, in a thread")
+    serve.add_argument("--max-body-bytes", type=int, default=1_000_000, help="request body limit (default: 1000000)")
+    serve.add_argument("--max-inputs", type=int, default=256, help="texts per request (default: 256)")
+    serve.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    serve.add_argument("--threads", type=int, default=1, help="PyTorch's threads per forward pass (default: 1)")
+    serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
+
+    explain = commands.add_parser("explain", help="per-token attributions of a label; JSON lines out, --html a page")
+    explain.add_argument("model_dir")
+    explain.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain; '-' reads one text per stdin line")
+    explain.add_argument("--label", help="the label to explain (default: the predicted one)")
+    explain.add_argument("--method", default="integrated_gradients",
+                         help="integrated_gradients, or occlusion (exact, texts up to 200 tokens) (default: "
+                              "integrated_gradients)")
+    explain.add_argument("--steps", type=int, help="Integrated Gradients steps (default: 50)")
+    explain.add_argument("--html", metavar="FILE", help="also write every explanation to one standalone HTML page")
+    explain.add_argument("--device", default="cpu", choices=["cpu"],
+                         help="explanations take gradients on the CPU (default: cpu)")
+
+    export = commands.add_parser("export", help="write a saved model as ONNX (model.onnx), run with onnxruntime")
+    export.add_argument("model_dir")
+    export.add_argument("--output", "-o", required=True, help="directory for model.onnx, config.json, tokenizer.json")
+    export.add_argument("--quantize", choices=["int8"], help="int8: onnxruntime's dynamic quantization")
     return parser
 
 
@@ -172,6 +207,45 @@ def run_predict(args) -> int:
     return 0
 
 
+def run_explain(args) -> int:
+    from .explain import explain, render_html_page
+    from .inference import load
+
+    if not args.texts:
+        raise TextRNNError("no text given: pass texts as arguments, or '-' to read them from stdin")
+    if args.steps is not None and args.method == "occlusion":
+        raise TextRNNError("--steps is for integrated_gradients; occlusion has no steps")
+    steps = {} if args.steps is None else {"steps": args.steps}
+    classifier = load(args.model_dir, device=args.device)
+    explanations = []
+    for text in read_texts(args.texts):
+        explanation = explain(text, classifier, label=args.label, method=args.method, **steps)
+        print(json.dumps(explanation, ensure_ascii=False), flush=True)
+        explanations.append(explanation)
+    if args.html:
+        Path(args.html).write_text(render_html_page(explanations), encoding="utf-8")
+        print(f"page written to {args.html}", file=sys.stderr)
+    return 0
+
+
+def run_export(args) -> int:
+    from .export import export_model
+
+    export_model(args.model_dir, args.output, quantize=args.quantize)
+    return 0
+
+
+def run_serve(args) -> int:
+    from .serve import ServeSettings, serve
+
+    settings = ServeSettings(batching=not args.no_batching, max_batch_size=args.max_batch_size,
+                             batch_wait_ms=args.batch_wait_ms, max_body_bytes=args.max_body_bytes,
+                             max_inputs=args.max_inputs)
+    serve(args.model_dir, args.host, args.port, settings, device=args.device, threads=args.threads,
+          access_log=not args.no_access_log)
+    return 0
+
+
 def is_user_error(error: Exception) -> bool:
     """Mistakes in the input, data, options or model directory, and paths that cannot be read or written or a
     full disk: the user's to fix. Anything else is a bug."""
@@ -182,7 +256,8 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict}
+    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "export": run_export,
+               "explain": run_explain, "serve": run_serve}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does

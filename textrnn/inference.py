@@ -15,6 +15,7 @@ import torch
 from .batching import collate
 from .checkpoint import load_model_dir
 from .errors import ConfigError, InputError, InputTypeError
+from .onnx_backend import is_onnx_dir, load_onnx_dir
 from .tokenizer import TokenizerConfig, encode_batch
 
 
@@ -103,8 +104,12 @@ class TextClassifier:
 
 
 def load(model_dir, device="cpu") -> TextClassifier:
-    """Load a saved model directory (config.json, model.safetensors, tokenizer.json); nothing is unpickled."""
-    model, tokenizer, config = load_model_dir(model_dir)
+    """Load a saved model directory (config.json, model.safetensors, tokenizer.json), or an exported one with
+    model.onnx in place of the safetensors (run by onnxruntime: textrnn/onnx_backend.py); nothing is unpickled."""
+    if is_onnx_dir(model_dir):  # an export: model.onnx and no model.safetensors, run by onnxruntime
+        model, tokenizer, config = load_onnx_dir(model_dir)
+    else:
+        model, tokenizer, config = load_model_dir(model_dir)
     return TextClassifier(model, tokenizer, config, device=device)
 
 
@@ -132,7 +137,7 @@ def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device
 
 
 def format_results(probs: np.ndarray, model: TextClassifier, top_k: int | None | str = "auto") -> list:
-    """classify_text's result for each row of probabilities."""
+    """classify_text's result for each row of probabilities (shared with the server, which batches requests)."""
     auto_k = len(model.labels) if model.multi_label else 1
     k = auto_k if top_k == "auto" else len(model.labels) if top_k is None else min(top_k, len(model.labels))
     results = []

@@ -1,0 +1,153 @@
+"""`textrnn export MODEL_DIR --output DIR [--quantize int8]`: a saved model as ONNX, run by onnxruntime.
+
+    textrnn export runs/sst2 --output runs/sst2-onnx
+    textrnn export runs/sst2 --output runs/sst2-int8 --quantize int8
+    textrnn predict runs/sst2-onnx "a gorgeous, witty film"
+
+The graph is the model's CPU padded path (model.py's docstring), taking ids [batch, seq] and lengths
+[batch] with both axes dynamic: every layer and direction runs the fused padded kernel, the backward one
+over each text reversed within its own length, so a text gives the same logits alone or in a batch with
+longer texts. Packed sequences are not exported (their export is broken upstream), and neither is the
+module's no-padding shortcut, which would bake one batch's shape into the graph. The graph ends at the
+logits: probabilities are TextClassifier's business, as for the torch model.
+
+--quantize int8 runs onnxruntime's dynamic quantization (int8 weights, activations quantized per batch
+at run time). What it quantizes depends on the cell, and the log says what it found in the graph: an
+LSTM becomes onnxruntime's DynamicQuantizeLSTM, while GRU and RNN nodes have no int8 form there and stay
+float32 (only the embedding and output layer shrink).
+"""
+
+import logging
+import tempfile
+import warnings
+from collections import Counter
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import CONFIG_FILE, ONNX_FILE, TOKENIZER_FILE, WEIGHTS_FILE, load_model_dir
+from .errors import ConfigError, TextRNNError
+from .fileio import atomic_write, atomic_write_json
+from .model import RNNClassifier
+from .onnx_backend import INPUTS, OUTPUT, OnnxModel, import_onnx
+
+OPSET = 18  # LSTM, GRU and RNN have been in ONNX since opset 7; 18 is what the legacy exporter handles best
+QUANTIZATIONS = ("int8",)
+PARITY_TOLERANCE = 1e-4  # largest probability difference a float32 export may show against PyTorch
+
+
+class PaddedClassifier(nn.Module):
+    """RNNClassifier's inference forward, always on the padded per-direction path (what the graph holds)."""
+
+    def __init__(self, model: RNNClassifier):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        x = self.model.embedding(ids)  # [batch, seq, emb]; dropout is off at inference
+        output = self.encode(x, lengths)  # [batch, seq, dirs * hidden]
+        return self.model.head(self.model.pool(output, lengths))  # [batch, classes]
+
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        chunk = self.model.config.chunk_length
+        if not chunk:
+            return self.model.encode_padded(x, lengths)
+        # As RNNClassifier.encode, but every chunk runs, those past a text's end too (length 0: the padded
+        # kernel reads only padding there, and pool never reads their outputs), so that no shape in the
+        # graph depends on the data; texts no longer than a chunk are one chunk, as in the torch model.
+        seq = x.size(1)
+        x = F.pad(x, (0, 0, 0, (chunk - seq % chunk) % chunk))
+        starts = torch.arange(x.size(1) // chunk) * chunk  # [chunks]
+        chunk_lengths = (lengths.unsqueeze(1) - starts).clamp(0, chunk).reshape(-1)  # [batch * chunks]
+        output = self.model.encode_padded(x.reshape(-1, chunk, x.size(2)), chunk_lengths)
+        return output.reshape(lengths.size(0), -1, output.size(2))[:, :seq]
+
+
+def export_onnx(model: RNNClassifier, path: Path) -> None:
+    """Write the float32 graph of `model` to `path` (legacy TorchScript exporter: see README, Export to ONNX)."""
+    ids = torch.tensor([[2, 3, 4], [5, 6, model.config.pad_id]])  # example batch: two lengths, so nothing folds
+    lengths = torch.tensor([3, 2])
+    with warnings.catch_warnings(), torch.no_grad():
+        # the exporter's notes on its own deprecation, advanced indexing and LSTM batch sizes; parity is tested
+        warnings.simplefilter("ignore")
+        # eval(): the exporter puts the module back in the mode it found it in, for the model too
+        torch.onnx.export(PaddedClassifier(model).eval(), (ids, lengths), str(path), input_names=list(INPUTS),
+                          output_names=[OUTPUT], opset_version=OPSET, dynamo=False,
+                          dynamic_axes={"ids": {0: "batch", 1: "seq"}, "lengths": {0: "batch"},
+                                        "logits": {0: "batch"}})
+
+
+def quantize_int8(float_path: Path, int8_path: Path) -> str:
+    """onnxruntime's dynamic int8 quantization; returns what it did, read from the quantized graph."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    logging.getLogger().setLevel(max(logging.getLogger().level, logging.ERROR))  # its "run pre-processing" tip
+    quantize_dynamic(str(float_path), str(int8_path), weight_type=QuantType.QInt8)
+    return describe_quantization(int8_path)
+
+
+def describe_quantization(path: Path) -> str:
+    onnx, _ = import_onnx()
+    graph = onnx.load(str(path)).graph
+    ops = Counter(node.op_type for node in graph.node)
+    eight_bit = {t.name for t in graph.initializer if t.data_type in (onnx.TensorProto.INT8, onnx.TensorProto.UINT8)}
+    parts = []
+    if any(node.op_type == "Gather" and node.input[0] in eight_bit for node in graph.node):
+        parts.append("the embedding table in 8 bits")
+    if ops["DynamicQuantizeLSTM"]:
+        parts.append(f"{ops['DynamicQuantizeLSTM']} LSTM node(s) as int8 DynamicQuantizeLSTM")
+    float_rnns = {op: ops[op] for op in ("LSTM", "GRU", "RNN") if ops[op]}
+    if float_rnns:
+        names = ", ".join(f"{count} {op}" for op, count in float_rnns.items())
+        parts.append(f"{names} node(s) left in float32 (onnxruntime has no int8 {'/'.join(float_rnns)})")
+    if ops["MatMulInteger"]:
+        parts.append(f"{ops['MatMulInteger']} matrix product(s) as int8 MatMulInteger")
+    return "; ".join(parts) + f" ({len(eight_bit)} weight tensors in 8 bits)"
+
+
+def max_probability_difference(model: RNNClassifier, onnx_model: OnnxModel, seed: int = 0) -> float:
+    """Largest |p_onnx - p_torch| over a probe batch of random texts of mixed lengths."""
+    generator = torch.Generator().manual_seed(seed)
+    lengths = torch.tensor([1, 2, 3, 5, 8, 13, 40, 7])
+    ids = torch.randint(1, model.config.vocab_size, (len(lengths), int(lengths.max())), generator=generator)
+    ids[torch.arange(ids.size(1)) >= lengths.unsqueeze(1)] = model.config.pad_id
+    with torch.inference_mode():
+        expected = torch.softmax(model(ids, lengths), dim=-1)
+        got = torch.softmax(onnx_model(ids, lengths), dim=-1)
+    return float((got - expected).abs().max())
+
+
+def export_model(model_dir, output, quantize: str | None = None, log=print) -> dict:
+    """Write model.onnx, config.json and tokenizer.json to `output`; returns the export record."""
+    if quantize not in (None, *QUANTIZATIONS):
+        raise ConfigError(f"unknown quantization {quantize!r}: choose {', '.join(QUANTIZATIONS)}")
+    import_onnx()
+    source, output = Path(model_dir), Path(output)
+    if (output / WEIGHTS_FILE).exists():
+        raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
+                          "export into another directory")
+    model, _, config = load_model_dir(source)
+    with tempfile.TemporaryDirectory(prefix="textrnn-export-") as scratch:
+        float_path = Path(scratch) / "float32.onnx"
+        export_onnx(model, float_path)
+        onnx_path, described = float_path, "none (float32)"
+        if quantize == "int8":
+            onnx_path = Path(scratch) / "int8.onnx"
+            described = quantize_int8(float_path, onnx_path)
+        difference = max_probability_difference(model, OnnxModel(onnx_path, model.config))
+        if quantize is None and difference > PARITY_TOLERANCE:
+            raise TextRNNError(f"the exported graph differs from the PyTorch model by {difference:.2e} in probability "
+                               f"(more than {PARITY_TOLERANCE}); this is a bug in textrnn's export, please report it")
+        record = {"format": "onnx", "opset": OPSET, "quantization": quantize, "quantized": described,
+                  "torch_version": torch.__version__, "probe_max_probability_difference": difference}
+        atomic_write(output / ONNX_FILE, onnx_path.read_bytes())
+    atomic_write(output / TOKENIZER_FILE, (source / TOKENIZER_FILE).read_bytes())
+    atomic_write_json(output / CONFIG_FILE, {**config, "export": record})
+    size = (output / ONNX_FILE).stat().st_size
+    log(f"wrote {output / ONNX_FILE} ({size / 1e6:.1f} MB, opset {OPSET}); largest probability difference from "
+        f"PyTorch on a probe batch: {difference:.1e}")
+    if quantize:
+        log(f"int8 (onnxruntime dynamic quantization): {described}")
+    return record

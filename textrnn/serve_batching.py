@@ -1,0 +1,88 @@
+"""Dynamic batching for the server: requests that arrive together share one forward pass.
+
+A worker task takes the first waiting request, then gathers more until the batch holds `max_batch_size` texts or
+`wait_ms` have passed, and runs them as one call to TextClassifier.probabilities in a thread (so the event loop
+keeps accepting requests). Each request gets back its own rows, formatted by inference.format_results as
+classify_text formats them; the CPU model gives a text the same scores alone or padded in a batch.
+
+The window is skipped when the last batch held a single request and nothing else is waiting: a lone client pays
+no wait, while under load the batches fill up.
+"""
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from .inference import TextClassifier, format_results
+
+
+@dataclass
+class Job:
+    texts: list[str]
+    top_k: int | None
+    done: asyncio.Future = field(repr=False)
+
+
+class Batcher:
+    def __init__(self, classifier: TextClassifier, max_batch_size: int = 32, wait_ms: float = 2.0,
+                 on_batch: Callable[[int, int], None] | None = None):
+        self.classifier = classifier
+        self.max_batch_size = max_batch_size
+        self.wait_s = wait_ms / 1000
+        self.on_batch = on_batch or (lambda texts, requests: None)  # for metrics: texts and requests per pass
+        self.queue: asyncio.Queue[Job] = asyncio.Queue()
+        self.worker: asyncio.Task | None = None
+        self.last_batch_requests = 1
+
+    def start(self) -> None:
+        self.worker = asyncio.get_running_loop().create_task(self.run())
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            self.worker.cancel()
+            await asyncio.gather(self.worker, return_exceptions=True)
+
+    async def classify(self, texts: list[str], top_k: int | None) -> list:
+        """classify_text's results for checked texts (at least one), computed with whatever else is waiting."""
+        job = Job(texts, top_k, asyncio.get_running_loop().create_future())
+        await self.queue.put(job)
+        return await job.done
+
+    async def gather(self) -> list[Job]:
+        jobs = [await self.queue.get()]
+        size = len(jobs[0].texts)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.wait_s
+        while size < self.max_batch_size:
+            if not self.queue.empty():
+                job = self.queue.get_nowait()
+            elif self.last_batch_requests == 1 and len(jobs) == 1:
+                break  # no sign of load: do not make a lone client wait
+            else:
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), deadline - loop.time())
+                except asyncio.TimeoutError:  # the builtin TimeoutError from Python 3.11 on
+                    break
+            jobs.append(job)
+            size += len(job.texts)
+        self.last_batch_requests = len(jobs)
+        return jobs
+
+    async def run(self) -> None:
+        while True:
+            jobs = await self.gather()
+            texts = [text for job in jobs for text in job.texts]
+            try:
+                probs = await asyncio.to_thread(self.classifier.probabilities, texts, self.max_batch_size)
+            except Exception as error:  # a failed pass fails its own requests, never the worker
+                for job in jobs:
+                    if not job.done.done():
+                        job.done.set_exception(error)
+                continue
+            self.on_batch(len(texts), len(jobs))
+            start = 0
+            for job in jobs:
+                rows = probs[start : start + len(job.texts)]
+                start += len(job.texts)
+                if not job.done.done():  # a client that went away has its future cancelled
+                    job.done.set_result(format_results(rows, self.classifier, job.top_k))
