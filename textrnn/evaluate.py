@@ -161,16 +161,20 @@ def _markdown(report: dict, title: str) -> str:
               "|---|" + "---:|" * len(names)]
     for name, row in zip(names, report["confusion_matrix"]):
         lines.append(f"| **{_md_cell(name)}** | " + " | ".join(str(c) for c in row) + " |")
-    lines += ["", "## Most confident mistakes", ""]
-    if not report["errors"]:
-        lines.append("No mistakes.")
-    else:
-        lines += ["| Index | Score | True | Predicted | Text |", "|---:|---:|---|---|---|"]
-        for e in report["errors"]:
-            text = "" if e["text"] is None else _md_cell(e["text"])
-            lines.append(f"| {e['index']} | {e['score']:.4f} | {_md_cell(e['label'])} "
-                         f"| {_md_cell(e['predicted'])} | {text} |")
+    lines += _mistakes([(e["index"], e["score"], e["label"], e["predicted"], e["text"]) for e in report["errors"]])
     return "\n".join(lines) + "\n"
+
+
+def _mistakes(rows: list[tuple], score_name: str = "Score") -> list[str]:
+    """The "most confident mistakes" section from (index, score, true, predicted, text) rows."""
+    lines = ["", "## Most confident mistakes", ""]
+    if not rows:
+        return [*lines, "No mistakes."]
+    lines += [f"| Index | {score_name} | True | Predicted | Text |", "|---:|---:|---|---|---|"]
+    for index, score, true, predicted, text in rows:
+        lines.append(f"| {index} | {score:.4f} | {_md_cell(true)} | {_md_cell(predicted)} "
+                     f"| {'' if text is None else _md_cell(text)} |")
+    return lines
 
 
 @with_fonts

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import multilabel
-from .evaluate import _md_cell, _new_figure, _save_figure, with_fonts
+from .evaluate import _md_cell, _mistakes, _new_figure, _save_figure, with_fonts
 
 
 def compute_multi_label_report(targets, probs, label_names: Sequence[str], thresholds: Sequence[float],
@@ -58,15 +58,8 @@ def multi_label_markdown(report: dict, title: str, header: list[str]) -> str:
     for (name, m), threshold in zip(report["per_label"].items(), report["thresholds"]):
         lines.append(f"| {_md_cell(name)} | {threshold:.2f} | {m['precision'] * 100:.2f}% | {m['recall'] * 100:.2f}% "
                      f"| {m['f1'] * 100:.2f}% | {m['support']} |")
-    lines += ["", "## Most confident mistakes", ""]
-    if not report["errors"]:
-        lines.append("No mistakes.")
-    else:
-        lines += ["| Index | Margin | True | Predicted | Text |", "|---:|---:|---|---|---|"]
-        for e in report["errors"]:
-            text = "" if e["text"] is None else _md_cell(e["text"])
-            lines.append(f"| {e['index']} | {e['score']:.4f} | {_md_cell(', '.join(e['labels']))} "
-                         f"| {_md_cell(', '.join(e['predicted']))} | {text} |")
+    lines += _mistakes([(e["index"], e["score"], ", ".join(e["labels"]), ", ".join(e["predicted"]), e["text"])
+                        for e in report["errors"]], score_name="Margin")
     return "\n".join(lines) + "\n"
 
 
