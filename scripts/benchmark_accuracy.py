@@ -14,8 +14,9 @@ reports. The baseline (scikit-learn TfidfVectorizer over word 1-2
 grams + LogisticRegression, C chosen on the validation split; character 1-3 grams for text in a script
 written without spaces) trains on exactly the texts textrnn trains on and is scored on the same test split.
 Multi-label sets (goemotions) are scored by macro- and micro-F1, the baseline being one-vs-rest logistic
-regressions with per-label thresholds tuned on the validation split as textrnn tunes its own. Results go between the benchmark markers of
-docs/RESULTS.md, one row per data set: accuracy mean ± standard deviation over the seeds, time, device.
+regressions with per-label thresholds tuned on the validation split as textrnn tunes its own. Results go
+between the benchmark markers of docs/RESULTS.md, one row per data set: accuracy (multi-label: macro-F1) mean
+± standard deviation over the seeds, time, device.
 Every run's summary is also appended to docs/results/accuracy_runs.jsonl.
 """
 

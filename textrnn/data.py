@@ -13,16 +13,14 @@ from urllib.parse import urlparse
 
 import datasets
 import numpy as np
-from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
-from datasets import Sequence as SequenceFeature
+from datasets import Dataset, DatasetDict
 
 from .batching import EncodedSplit
 from . import multilabel
-from .errors import ConfigError, DataError
+from .errors import DataError
+from .labels import LabelReader, is_unlabelled
 from .tokenizer import TokenizerConfig, encode_batch
 
-TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance", "question")
-LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "polarity", "y")
 VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
 HUB_TIMEOUT_SECONDS = 3.0
@@ -132,7 +130,7 @@ def check_hub_reachable(name: str) -> None:
         ) from None
 
 
-# ----------------------------------------------------------------------------- columns and labels
+# ----------------------------------------------------------------------------- splits
 
 
 @dataclass
@@ -152,169 +150,6 @@ class TextClassificationData:
         """How the labels were read: saved with a model so `textrnn evaluate` reads other splits alike."""
         return {"problem_type": self.problem_type, "text_column": self.text_column, "label_column": self.label_column,
                 "label_columns": self.label_columns, "label_separator": self.label_separator}
-
-
-def find_column(columns, candidates, override, what: str, flag: str) -> str:
-    if override:
-        if override not in columns:
-            raise DataError(f"{what} column {override!r} not found; the data has columns: {', '.join(columns)}")
-        return override
-    lowered = {column.lower(): column for column in columns}
-    for candidate in candidates:
-        if candidate in lowered:
-            return lowered[candidate]
-    raise DataError(f"no {what} column found among {', '.join(columns)}; name it with {flag}")
-
-
-def label_name(value) -> str:
-    """The name of a label value. 1.0 is "1": an integer column with a missing value reads as floats."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value)
-
-
-def label_names_of(split: Dataset, label_column: str) -> list[str]:
-    feature = split.features[label_column]
-    if isinstance(feature, ClassLabel):
-        return list(feature.names)
-    values = split[label_column]
-    distinct = {value for value in values if value is not None}
-    if all(isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and float(value).is_integer()
-           for value in distinct):
-        return list(dict.fromkeys(label_name(value) for value in sorted(distinct)))  # numeric order: 2 before 10
-    return sorted({label_name(value) for value in distinct})
-
-
-def check_text(text, row: int, split_name: str, text_column: str) -> None:
-    if text is None or (isinstance(text, str) and (not text or text.isspace())):
-        raise DataError(f"{split_name} split, row {row}: the text in column {text_column!r} is "
-                        f"{'missing (null)' if text is None else 'empty'}; remove or fill that row")
-    if not isinstance(text, str):
-        raise DataError(f"{split_name} split, row {row}: column {text_column!r} holds "
-                        f"{type(text).__name__}, not text")
-
-
-def to_text_label(split: Dataset, split_name: str, text_column: str, label_column: str, label_names: list[str]) -> Dataset:
-    """Rename to (text, label) with label ids indexing `label_names`; names map by string value.
-    A missing or empty text, or a label that is missing or not in `label_names`, is an error naming its row."""
-    feature = split.features[label_column]
-    source_names = feature.names if isinstance(feature, ClassLabel) else None
-    index = {name: i for i, name in enumerate(label_names)}
-
-    def label_id(value, row: int) -> int:
-        where = f"{split_name} split, row {row}"
-        if value is None:
-            raise DataError(f"{where}: no label (empty or null) in column {label_column!r}")
-        if source_names is not None:
-            if not 0 <= value < len(source_names):
-                raise DataError(f"{where}: label {value} in column {label_column!r} is out of range for its "
-                                f"{len(source_names)} classes {source_names}")
-            value = source_names[value]
-        if label_name(value) not in index:
-            raise DataError(f"{where}: label {value!r} in column {label_column!r} is not one of the labels "
-                            f"seen in training {label_names}")
-        return index[label_name(value)]
-
-    def convert(batch, rows):
-        texts = batch[text_column]
-        for text, row in zip(texts, rows):
-            check_text(text, row, split_name, text_column)
-        return {"text": texts, "label": [label_id(value, row) for value, row in zip(batch[label_column], rows)]}
-
-    # Features given: else a column that map keeps, such as another "label" beside --label-column category,
-    # lends the output its own feature.
-    features = Features({"text": Value("string"), "label": ClassLabel(names=label_names)})
-    return split.map(convert, batched=True, with_indices=True, remove_columns=split.column_names, features=features)
-
-
-def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: list[list], label_names: list[str],
-                   class_names: list[str] | None, where: str) -> Dataset:
-    """The multi-label form of to_text_label: (text, label) with label a list of ids into `label_names`."""
-    texts = split[text_column]
-    for row, text in enumerate(texts):
-        check_text(text, row, split_name, text_column)
-    ids = multilabel.to_ids(lists, label_names, class_names, split_name, where)
-    features = Features({"text": Value("string"), "label": SequenceFeature(ClassLabel(names=label_names))})
-    return Dataset.from_dict({"text": texts, "label": ids}, features=features)
-
-
-def single_from_lists(split: Dataset, split_name: str, label_column: str) -> Dataset:
-    """--problem-type single on a list column: each row's one label as a plain value; two or none is an error."""
-    class_names = multilabel.list_feature_names(split, label_column)
-    values = []
-    for row, labels in enumerate(multilabel.label_lists(split, split_name, label_column, None, None)):
-        if len(labels) != 1:
-            raise DataError(f"{split_name} split, row {row}: {len(labels)} labels {labels!r} in column "
-                            f"{label_column!r}, but --problem-type single needs exactly one per text; use "
-                            "--problem-type multi (or auto) for multi-label data")
-        values.append(class_names[labels[0]] if class_names else labels[0])
-    return split.remove_columns(label_column).add_column(label_column, values)
-
-
-def is_unlabelled(split: Dataset, label_column: str | None) -> bool:
-    # GLUE-style test splits ship labels of -1: nothing to evaluate against.
-    feature = split.features.get(label_column) if label_column else None
-    return isinstance(feature, ClassLabel) and len(split) > 0 and max(split[label_column]) < 0
-
-
-@dataclass
-class LabelReader:
-    """Where a data set keeps its labels and in which shape, as asked on the command line or detected."""
-
-    text_column: str
-    label_column: str | None
-    problem_type: str  # single | multi, once resolved
-    label_columns: list[str] | None = None
-    label_separator: str | None = None
-
-    @classmethod
-    def detect(cls, split: Dataset, text_column=None, label_column=None, problem_type="auto", label_separator=None,
-               label_columns=None) -> "LabelReader":
-        columns = split.column_names
-        text_column = find_column(columns, TEXT_COLUMNS, text_column, "text", "--text-column")
-        if label_columns:
-            if label_column or label_separator:
-                raise ConfigError("--label-columns names the 0/1 columns of multi-label data: leave out "
-                                  "--label-column and --label-separator")
-            label_column = None
-        else:
-            label_column = find_column(columns, LABEL_COLUMNS, label_column, "label", "--label-column")
-            if text_column == label_column:
-                raise DataError(f"the text and label columns are both {text_column!r}")
-        shaped_as_multi = bool(label_columns or label_separator) or multilabel.is_list_column(split, label_column)
-        if problem_type == "auto":
-            problem_type = "multi" if shaped_as_multi else "single"
-        elif problem_type == "single" and (label_columns or label_separator):
-            raise ConfigError(f"--problem-type single reads one label per text, but "
-                              f"{'--label-columns' if label_columns else '--label-separator'} reads several")
-        return cls(text_column, label_column, problem_type, list(label_columns) if label_columns else None,
-                   label_separator)
-
-    def names(self, train: Dataset) -> list[str]:
-        if self.problem_type == "single":
-            if multilabel.is_list_column(train, self.label_column):
-                train = single_from_lists(train, "train", self.label_column)
-            return label_names_of(train, self.label_column)
-        lists = self.lists(train, "train")
-        return multilabel.names_in_training(lists, multilabel.list_feature_names(train, self.label_column)
-                                            if self.label_column else None)
-
-    def lists(self, split: Dataset, split_name: str) -> list[list]:
-        if self.label_column and not self.label_separator and not multilabel.is_list_column(split, self.label_column):
-            return [[] if value is None else [value] for value in split[self.label_column]]  # multi forced on scalars
-        return multilabel.label_lists(split, split_name, self.label_column, self.label_columns, self.label_separator)
-
-    def convert(self, split: Dataset, split_name: str, label_names: list[str]) -> Dataset:
-        if len(split) == 0:
-            raise DataError(f"the {split_name} split is empty")
-        if self.problem_type == "single":
-            if multilabel.is_list_column(split, self.label_column):
-                split = single_from_lists(split, split_name, self.label_column)
-            return to_text_label(split, split_name, self.text_column, self.label_column, label_names)
-        class_names = multilabel.list_feature_names(split, self.label_column) if self.label_column else None
-        where = f"column {self.label_column!r}" if self.label_column else "--label-columns"
-        return to_text_labels(split, split_name, self.text_column, self.lists(split, split_name), label_names,
-                              class_names, where)
 
 
 def prepare_split(raw: DatasetDict, split_name: str, text_column: str | None, label_column: str | None,

@@ -40,7 +40,10 @@ def is_list_column(split: Dataset, column: str) -> bool:
 def list_feature_names(split: Dataset, column: str) -> list[str] | None:
     """The class names of a Sequence(ClassLabel) column, or None."""
     feature = split.features[column]
-    inner = feature.feature if isinstance(feature, SequenceFeature) else feature[0] if isinstance(feature, list) else None
+    if isinstance(feature, SequenceFeature):
+        inner = feature.feature
+    else:
+        inner = feature[0] if isinstance(feature, list) else None
     return list(inner.names) if isinstance(inner, ClassLabel) else None
 
 

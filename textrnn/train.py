@@ -302,7 +302,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
             atomic_write_json(output / "pretrain_metrics.json", pretrain_history)
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     total_steps = len(train_loader) * config.epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
+    schedule = warmup_cosine(total_steps, int(config.warmup * total_steps))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
     watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
     average = WeightAverage(model, config.average_decay) if config.average_decay else None
