@@ -77,7 +77,7 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
         assert flag_name(spec.name) in actions[spec.name].option_strings and actions[spec.name].help, spec.name
     choices = {"cell": tuple(CELLS), "tokenizer": ("auto", *KINDS), "truncation": TRUNCATIONS, "metric": METRICS,
                "embedding_init": EMBEDDING_INITS, "preset": ("auto", *PRESETS), "problem_type": PROBLEM_TYPES,
-               "class_weight": WEIGHTINGS, "pos_weight": WEIGHTINGS}
+               "class_weight": WEIGHTINGS, "pos_weight": ("auto", *WEIGHTINGS)}
     assert {name: tuple(actions[name].choices) for name in choices} == choices
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--help"])

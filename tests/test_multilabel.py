@@ -194,6 +194,7 @@ def test_a_multi_label_model_learns_and_reloads(multi_label_run):
     assert (output / "per_label.png").read_bytes()[:4] == b"\x89PNG"
     settings = json.loads((output / "train_config.json").read_text())
     assert settings["metric"] == "macro_f1"  # early stopping on macro-F1 unless asked otherwise
+    assert settings["pos_weight"] == "balanced"  # auto's choice for multi-label data
 
     classifier = textrnn.load(output)
     result = textrnn.classify_text("it was sunny and then the team scored a goal", classifier)

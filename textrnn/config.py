@@ -134,8 +134,9 @@ class TrainConfig:
     class_weight: str = setting("none", "balanced: weight each class's loss by n / (classes x its count), so rare "
                                 "classes count as much as common ones (single-label data)", "optimisation",
                                 choices=WEIGHTINGS)
-    pos_weight: str = setting("none", "balanced: weight each label's positives by its negatives / positives "
-                              "(multi-label data)", "optimisation", choices=WEIGHTINGS)
+    pos_weight: str = setting("auto", "balanced: weight each label's positives by its negatives / positives "
+                              "(multi-label data); auto: balanced for multi-label data, none otherwise",
+                              "optimisation", choices=("auto", *WEIGHTINGS))
     patience: int = setting(3, "epochs without a better validation metric before stopping", "optimisation")
     metric: str = setting("accuracy", "validation metric for early stopping and the best epoch (multi-label data and "
                           "--class-weight balanced: macro_f1 unless given; for multi-label data, accuracy is the "
