@@ -99,6 +99,8 @@ def test_problem_type_single_reads_one_element_lists_and_multi_reads_scalars():
     scalars = DatasetDict({"train": Dataset.from_dict({"text": ["a b", "c d"] * 5, "label": ["x", "y"] * 5})})
     data = prepare_data(scalars, problem_type="multi")
     assert data.problem_type == "multi" and all(len(labels) == 1 for labels in data.train["label"])
+    declared = scalars["train"].cast_column("label", ClassLabel(names=["x", "y"]))
+    assert prepare_data(DatasetDict({"train": declared}), problem_type="multi").label_names == ["x", "y"]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -107,7 +107,7 @@ def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: lis
 
 def single_from_lists(split: Dataset, split_name: str, label_column: str) -> Dataset:
     """--problem-type single on a list column: each row's one label as a plain value; two or none is an error."""
-    class_names = multilabel.list_feature_names(split, label_column)
+    class_names = multilabel.class_names(split, label_column)
     values = []
     for row, labels in enumerate(multilabel.label_lists(split, split_name, label_column, None, None)):
         if len(labels) != 1:
@@ -163,7 +163,7 @@ class LabelReader:
                 train = single_from_lists(train, "train", self.label_column)
             return label_names_of(train, self.label_column)
         lists = self.lists(train, "train")
-        return multilabel.names_in_training(lists, multilabel.list_feature_names(train, self.label_column)
+        return multilabel.names_in_training(lists, multilabel.class_names(train, self.label_column)
                                             if self.label_column else None)
 
     def lists(self, split: Dataset, split_name: str) -> list[list]:
@@ -178,7 +178,7 @@ class LabelReader:
             if multilabel.is_list_column(split, self.label_column):
                 split = single_from_lists(split, split_name, self.label_column)
             return to_text_label(split, split_name, self.text_column, self.label_column, label_names)
-        class_names = multilabel.list_feature_names(split, self.label_column) if self.label_column else None
+        class_names = multilabel.class_names(split, self.label_column) if self.label_column else None
         where = f"column {self.label_column!r}" if self.label_column else "--label-columns"
         return to_text_labels(split, split_name, self.text_column, self.lists(split, split_name), label_names,
                               class_names, where)

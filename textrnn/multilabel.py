@@ -37,13 +37,13 @@ def is_list_column(split: Dataset, column: str) -> bool:
     return isinstance(first, (list, tuple))
 
 
-def list_feature_names(split: Dataset, column: str) -> list[str] | None:
-    """The class names of a Sequence(ClassLabel) column, or None."""
+def class_names(split: Dataset, column: str) -> list[str] | None:
+    """The class names of a ClassLabel or Sequence(ClassLabel) column, or None."""
     feature = split.features[column]
     if isinstance(feature, SequenceFeature):
         inner = feature.feature
     else:
-        inner = feature[0] if isinstance(feature, list) else None
+        inner = feature[0] if isinstance(feature, list) else feature
     return list(inner.names) if isinstance(inner, ClassLabel) else None
 
 
