@@ -218,8 +218,10 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     tokenizer_choice = saved.get("tokenizer_choice") if saved else None
     if not config.is_resolved:
         chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
-        tokenizer_choice = {"asked": config.tokenizer, "reason": choose_kind(data.train["text"])[1]
-                            if config.tokenizer == "auto" else "as asked"}
+        tokenizer_choice = {"asked": config.tokenizer, "reason": "as asked"}
+        if config.tokenizer == "auto":
+            kind, tokenizer_choice["reason"] = choose_kind(data.train["text"])
+            config = replace(config, tokenizer=kind)
         config = config.resolve(data.train["text"])
         log(f"preset: {config.preset} ({chosen})")
         log(f"tokenizer: {config.tokenizer} ({tokenizer_choice['reason']})")
