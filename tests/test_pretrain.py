@@ -3,7 +3,8 @@ import torch
 
 from textrnn.batching import collate
 from textrnn.model import ModelConfig, RNNClassifier
-from textrnn.pretrain import LanguageModel, check_pretrainable, prediction_pairs
+from textrnn.config import check_pretrainable
+from textrnn.pretrain import LanguageModel, prediction_pairs
 
 
 def tiny_classifier(**overrides) -> RNNClassifier:

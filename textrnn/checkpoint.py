@@ -30,6 +30,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
 ONNX_FILE = "model.onnx"  # an exported model: read by onnxruntime, used only where model.safetensors is absent
 STATE_FILE = "training_state.safetensors"
+PRETRAIN_STATE_FILE = "pretrain_state.safetensors"  # the same, for language-model pre-training (pretrain.py)
 # Never read: a pickle can run any code while it loads. Named in the error when one stands in for the weights.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
 
@@ -190,7 +191,8 @@ def read_model_description(directory: Path):
 # ----------------------------------------------------------------------------- training state
 
 
-def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict, average=None) -> None:
+def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict, average=None,
+                        state_file: str = STATE_FILE) -> None:
     tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     if average is not None:  # the weight average (optim.WeightAverage), when the run keeps one
         tensors.update(average.state_tensors())
@@ -207,14 +209,15 @@ def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_
         "scheduler": json.dumps(scheduler.state_dict()),
         "scaler": json.dumps(scaler.state_dict()),
     }
-    atomic_write(Path(directory) / STATE_FILE, save_safetensors_bytes(tensors, metadata=metadata))
+    atomic_write(Path(directory) / state_file, save_safetensors_bytes(tensors, metadata=metadata))
 
 
-def load_training_state(directory, model, optimizer, scheduler, scaler, average=None) -> dict:
+def load_training_state(directory, model, optimizer, scheduler, scaler, average=None,
+                        state_file: str = STATE_FILE) -> dict:
     """Restore what save_training_state wrote; returns the trainer state (epoch, history, ...)."""
-    path = Path(directory) / STATE_FILE
+    path = Path(directory) / state_file
     if not path.is_file():
-        raise ModelDirError(f"cannot resume: no {STATE_FILE} in {directory}")
+        raise ModelDirError(f"cannot resume: no {state_file} in {directory}")
     tensors, metadata = read_safetensors(path)
     try:
         trainer_state = json.loads(metadata["trainer_state"])

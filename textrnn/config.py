@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import ConfigError
 from .model import CELLS, POOLINGS, ModelConfig
-from .pretrain import check_pretrainable
 from .tokenizer import KINDS, TRUNCATIONS, TokenizerConfig, choose_kind
 
 METRICS = ("accuracy", "macro_f1")
@@ -23,7 +22,7 @@ EMBEDDING_INITS = ("random", "svd")
 # the training splits of SST-2 and IMDB (scripts/derive_sentiment_sets.py) and on AG News and IMDB runs;
 # docs/RESULTS.md has them, and how they were judged.
 COMMON = {"max_length": 256, "truncation": "head", "embedding_dim": 300, "hidden_dim": 128, "dropout": 0.3,
-          "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10, "pretrain_epochs": 0}
+          "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10, "pretrain_epochs": 0, "ngrams": 0}
 PRESETS = {
     # sentences, phrases, headlines, tweets: a smaller model with larger batches; co-occurrence embeddings and
     # light word dropout gained about a point on both an SST-2-like and an MR-like held-out set
@@ -44,6 +43,14 @@ def choose_preset(texts) -> str:
     sample = texts[:: max(1, len(texts) // 10_000)]  # an even spread of at most ~10,000 texts
     words = statistics.median(len(text.split()) for text in sample)
     return "document" if words >= DOCUMENT_WORDS else "paragraph" if words >= PARAGRAPH_WORDS else "sentence"
+
+
+def check_pretrainable(config) -> None:
+    """Language-model pre-training (pretrain.py) predicts each token from one side of it only."""
+    if config.bidirectional and config.num_layers > 1:
+        raise ConfigError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
+                          f"(--num-layers {config.num_layers} with both directions would let upper layers "
+                          "see the words they must predict)")
 
 
 def setting(default, help: str, group: str, **flag_options):
@@ -113,6 +120,10 @@ class TrainConfig:
                                   "(max+mean)", "model")
     chunk_length: int = setting(0, "read long texts in independent chunks of this many tokens (0: whole texts); "
                                 "pooling still spans the whole text", "model")
+    ngrams: int | None = setting(None, "join a bag of n-grams to the RNN state, fastText-style: every run of 1 to "
+                                 "this many tokens gets a learnt vector (2: words and word pairs; 0: off)", "model")
+    ngram_buckets: int = setting(500_000, "hashed vectors shared by the runs of 2 tokens or more", "model")
+    ngram_dim: int = setting(32, "size of an n-gram's vector", "model")
     embedding_init: str | None = setting(None, "starting embedding table: random, or svd: word vectors of the "
                                          "training texts' co-occurrence counts (random when --embeddings is given)",
                                          "model", choices=EMBEDDING_INITS)
@@ -130,6 +141,9 @@ class TrainConfig:
                                    "this decay per step (0.999, say); 0: off", "optimisation")
     pretrain_epochs: int | None = setting(None, "epochs of language-model pre-training of the encoder on the "
                                           "training texts first", "optimisation")
+    unlabeled: str = setting("auto", "texts without labels that pre-training reads too: a split of --dataset, or a "
+                             "csv/json/parquet/txt file; auto: the data set's 'unsupervised' or 'unlabeled' split when "
+                             "it has one; none: the training texts only", "optimisation", metavar="SPLIT_OR_FILE")
     pretrain_lr: float | None = setting(None, "learning rate of pre-training (default: --lr)", "optimisation")
     class_weight: str = setting("none", "balanced: weight each class's loss by n / (classes x its count), so rare "
                                 "classes count as much as common ones (single-label data)", "optimisation",
@@ -186,6 +200,9 @@ class TrainConfig:
                 raise ConfigError(str(error)) from None
             if self.pretrain_epochs:
                 check_pretrainable(self)
+            elif self.unlabeled != "auto":
+                raise ConfigError("unlabeled texts feed language-model pre-training, which is off (pretrain_epochs "
+                                  "0): give --pretrain-epochs too, or leave --unlabeled out")
             elif self.pretrain_lr is not None:
                 raise ConfigError("pretrain_lr is the learning rate of language-model pre-training, which is off "
                                   "(pretrain_epochs 0): give --pretrain-epochs too, or leave --pretrain-lr out")
@@ -218,7 +235,8 @@ class TrainConfig:
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
                            bidirectional=self.bidirectional, dropout=self.dropout,
-                           word_dropout=self.word_dropout, pooling=self.pooling, chunk_length=self.chunk_length)
+                           word_dropout=self.word_dropout, pooling=self.pooling, chunk_length=self.chunk_length,
+                           ngrams=self.ngrams, ngram_buckets=self.ngram_buckets, ngram_dim=self.ngram_dim)
 
     def to_dict(self) -> dict:
         return asdict(self)

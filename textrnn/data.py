@@ -18,11 +18,12 @@ from datasets import Dataset, DatasetDict
 from .batching import EncodedSplit
 from . import multilabel
 from .errors import DataError
-from .labels import LabelReader, is_unlabelled
+from .labels import TEXT_COLUMNS, LabelReader, is_unlabelled
 from .tokenizer import TokenizerConfig, encode_batch
 
 VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
 FILE_FORMATS = {".csv": "csv", ".tsv": "csv", ".json": "json", ".jsonl": "json", ".parquet": "parquet"}
+UNLABELED_SPLITS = ("unsupervised", "unlabeled", "unlabelled")  # what --unlabeled auto looks for
 HUB_TIMEOUT_SECONDS = 3.0
 
 # ----------------------------------------------------------------------------- loading
@@ -247,7 +248,45 @@ def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | No
                             f"{len(split)} rows have such labels)")
 
 
+def unlabeled_texts(raw: DatasetDict, source: str, text_column: str) -> tuple[list[str], str] | None:
+    """Texts without labels for pre-training, and where they come from; None for none. source: auto (the data's
+    unsupervised/unlabeled split, if any), none, a split name, or a csv/tsv/json/jsonl/parquet/txt file (one text
+    per line). The splits a model is chosen or scored on are refused: their texts must stay unseen."""
+    if source == "none":
+        return None
+    if source == "auto":
+        name = next((name for name in UNLABELED_SPLITS if name in raw), None)
+        if name is None:
+            return None
+        split, where = raw[name], f"the {name!r} split"
+    elif source in raw:
+        if source == "test" or source in VALIDATION_SPLITS:
+            raise DataError(f"--unlabeled {source}: the {source} split chooses or scores the model, so pre-training "
+                            "must not read its texts; give an unlabelled split or file")
+        split, where = raw[source], f"the {source!r} split"
+    elif Path(source).suffix.lower() == ".txt" and Path(source).is_file():
+        lines = Path(source).read_text(encoding="utf-8", errors="replace").splitlines()
+        split, where = Dataset.from_dict({"text": lines}), source
+    elif Path(source).is_file():
+        split, where = load_file(source), source
+    else:
+        raise DataError(f"--unlabeled {source}: not a split of the data (it has: {', '.join(raw)}) nor a file")
+    column = next((name for name in (text_column, *TEXT_COLUMNS) if name in split.column_names), None)
+    if column is None:
+        raise DataError(f"--unlabeled: {where} has no text column ({text_column!r} or one of {', '.join(TEXT_COLUMNS)}); "
+                        f"its columns: {', '.join(split.column_names)}")
+    texts = [text for text in split[column] if isinstance(text, str) and text.strip()]
+    if not texts:
+        raise DataError(f"--unlabeled: {where} holds no text")
+    return texts, where
+
+
 # ----------------------------------------------------------------------------- encoding
+
+
+def encode_texts(texts: list[str], tokenizer, config: TokenizerConfig | None = None) -> EncodedSplit:
+    """Texts without labels (for pre-training) as an EncodedSplit whose labels are all 0."""
+    return encode_split(Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), tokenizer, config)
 
 
 def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None = None) -> EncodedSplit:

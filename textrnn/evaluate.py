@@ -139,10 +139,16 @@ def _md_cell(value: Any, limit: int = _MAX_TEXT_CHARS) -> str:
 
 
 def _model_lines(report: dict) -> list[str]:
-    choice = report.get("tokenizer")
-    if not choice:
-        return []
-    return [f"- Tokenizer: {choice.get('kind')}" + (f" ({choice['reason']})" if choice.get("reason") else "")]
+    lines = []
+    if choice := report.get("tokenizer"):
+        lines.append(f"- Tokenizer: {choice.get('kind')}" + (f" ({choice['reason']})" if choice.get("reason") else ""))
+    if pretraining := report.get("pretraining"):
+        source = f"the training texts and {pretraining['unlabeled']}" if pretraining.get("unlabeled") else \
+            "the training texts"
+        perplexities = " → ".join(f"{value:,.1f}" for value in pretraining["valid_perplexity"])
+        lines.append(f"- Pre-training: {pretraining['epochs']} epochs as a language model on {pretraining['texts']:,} "
+                     f"texts ({source}); validation perplexity {perplexities} ({pretraining['curve']})")
+    return lines
 
 
 def _markdown(report: dict, title: str) -> str:
@@ -268,6 +274,24 @@ def plot_training_curves(history: list[dict], path) -> Path:
     return _save_figure(fig, Path(path))
 
 
+@with_fonts
+def plot_pretraining(history: list[dict], path) -> Path:
+    """Language-model perplexity: on the training texts as pre-training went, and on validation after each epoch."""
+    fig = _new_figure(6.5, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    curve = [point for row in history for point in row.get("train_curve", [])]
+    if curve:
+        ax.plot(*zip(*curve), label="training texts (running)")
+    ax.plot([row["pretrain_epoch"] for row in history], [row["valid_perplexity"] for row in history], marker="o",
+            label="validation texts")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="Epoch", ylabel="perplexity", title=f"Language-model pre-training ({len(history)} epochs)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return _save_figure(fig, Path(path))
+
+
 def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="Evaluation report",
                    batch_size: int = 256) -> dict:
     """Predict with a loaded classifier (see textrnn.load), then compute and write the report.
@@ -283,5 +307,7 @@ def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="
         report = compute_report(labels, probs, classifier.labels, texts=texts)
     choice = classifier.config.get("tokenizer_choice")
     report["tokenizer"] = choice or {"kind": classifier.tokenizer_config.kind}
+    if classifier.config.get("pretraining"):
+        report["pretraining"] = classifier.config["pretraining"]
     write_report(report, output_dir, title=title)
     return report

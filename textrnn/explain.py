@@ -99,11 +99,27 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
 
     inputs = torch.tensor([ids])  # [1, tokens]
     lengths = torch.tensor([len(ids)])  # a fixed argument, repeated by Captum for every step
-    explainer = LayerIntegratedGradients(target_probability, model.embedding)
+    layers = [model.embedding] + ([model.ngram_embedding] if model.config.ngrams else [])
+    explainer = LayerIntegratedGradients(target_probability, layers)
     attributions, delta = explainer.attribute(inputs, baselines=torch.full_like(inputs, model.config.pad_id),
                                               additional_forward_args=(lengths,), n_steps=steps,
                                               method="gausslegendre", return_convergence_delta=True)
-    return attributions.sum(dim=2)[0].tolist(), float(delta[0])  # [1, tokens, emb] -> per token
+    per_token = attributions[0].sum(dim=2)[0]  # [1, tokens, emb] -> [tokens]
+    if model.config.ngrams:
+        per_token = per_token + spread_over_tokens(attributions[1].sum(dim=2)[0], len(ids), model.config.ngrams)
+    return per_token.tolist(), float(delta[0])
+
+
+def spread_over_tokens(gram_scores: torch.Tensor, length: int, ngrams: int) -> torch.Tensor:
+    """Per-token scores from the bag's per-n-gram ones (as model.ngram_ids orders them: the tokens, then each
+    run of 2 tokens, ...): an n-gram's score is shared equally by its n tokens."""
+    per_token, start = torch.zeros(length), 0
+    for n in range(1, ngrams + 1):
+        runs = max(length - n + 1, 0)
+        for offset in range(n):
+            per_token[offset : offset + runs] += gram_scores[start : start + runs] / n
+        start += runs
+    return per_token
 
 
 @torch.inference_mode()

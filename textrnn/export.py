@@ -48,7 +48,7 @@ class PaddedClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         x = self.model.embedding(ids)  # [batch, seq, emb]; dropout is off at inference
         output = self.encode(x, lengths)  # [batch, seq, dirs * hidden]
-        return self.model.head(self.model.pool(output, lengths))  # [batch, classes]
+        return self.model.classify(self.model.pool(output, lengths), ids, lengths)  # [batch, classes]
 
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         chunk = self.model.config.chunk_length

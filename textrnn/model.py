@@ -12,6 +12,10 @@ batch with longer texts. Two ways to run the recurrence keep that promise:
   each sequence reversed within its own length, so its padding comes last too.
   PyTorch's CPU packed path is several times slower than this whenever the
   lengths in a batch differ.
+
+With `ngrams` set, a bag of n-grams joins the pooled RNN state before the head, as fastText's and NBSVM's
+features do, learnt together with the RNN: each token's id and each hashed run of 2..ngrams tokens has a
+vector of its own, and the text's bag is their mean.
 """
 
 from dataclasses import asdict, dataclass
@@ -26,6 +30,7 @@ POOLINGS = ("last", "mean", "max")
 # The functional form of each cell, as nn.RNN/LSTM/GRU call it: (input, hx, weights, has_biases,
 # num_layers, dropout, train, bidirectional, batch_first) -> (output, h_n[, c_n]).
 CELL_FUNCTIONS = {"rnn": torch.rnn_tanh, "lstm": torch.lstm, "gru": torch.gru}
+NGRAM_HASH_MULTIPLIER = 1_000_003  # a prime above any vocabulary size, so that (a, b) and (b, a) differ
 
 
 @dataclass
@@ -41,6 +46,9 @@ class ModelConfig:
     word_dropout: float = 0.2  # share of tokens whose embedding is zeroed while training
     pooling: str = "max"  # last | mean | max over valid time steps, or several joined by "+" (max+mean)
     chunk_length: int = 0  # > 0: texts run through the RNN in independent chunks of this many tokens
+    ngrams: int = 0  # > 0: a bag of every 1..ngrams-token run joins the RNN state (2: words and word pairs)
+    ngram_buckets: int = 500_000  # hashed ids shared by the runs of 2 tokens or more
+    ngram_dim: int = 32  # size of an n-gram's vector
     pad_id: int = 0
 
     def __post_init__(self):
@@ -49,9 +57,11 @@ class ModelConfig:
         if not self.poolings or any(part not in POOLINGS for part in self.poolings):
             raise ValueError(f"unknown pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}, "
                              "or several joined by '+'")
+        if self.ngrams < 0:
+            raise ValueError(f"ngrams must be 0 (no bag of n-grams) or more, got {self.ngrams}")
         if self.chunk_length < 0:
             raise ValueError(f"chunk_length must be 0 (whole texts) or more, got {self.chunk_length}")
-        for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers"):
+        for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers", "ngram_buckets", "ngram_dim"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes < 2:
@@ -97,14 +107,45 @@ class RNNClassifier(nn.Module):
         self.dropout = nn.Dropout(config.dropout)
         self.num_directions = 2 if config.bidirectional else 1
         features = len(config.poolings) * config.hidden_dim * self.num_directions
+        if config.ngrams:
+            # Token ids index their own rows; the hashed runs of 2+ tokens come after the vocabulary.
+            self.ngram_embedding = nn.Embedding(config.vocab_size + config.ngram_buckets, config.ngram_dim,
+                                                padding_idx=config.pad_id)
+            nn.init.uniform_(self.ngram_embedding.weight, -1 / config.ngram_dim, 1 / config.ngram_dim)  # as fastText
+            with torch.no_grad():
+                self.ngram_embedding.weight[config.pad_id] = 0.0
+            features += config.ngram_dim
         self.head = nn.Linear(features, config.num_classes)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
         # returns logits: [batch, num_classes]
         output = self.encode(self.embed(ids), lengths)  # [batch, seq, dirs * hidden], valid where t < length
-        features = self.pool(output, lengths.to(ids.device))  # [batch, poolings * dirs * hidden]
-        return self.head(self.dropout(features))
+        lengths = lengths.to(ids.device)
+        return self.classify(self.pool(output, lengths), ids, lengths)
+
+    def classify(self, pooled: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """Logits from the pooled RNN state [batch, poolings * dirs * hidden], joined by the bag of n-grams."""
+        if self.config.ngrams:
+            grams = self.ngram_ids(ids, lengths)  # [batch, positions]
+            count = (grams != self.config.pad_id).sum(dim=1, keepdim=True).clamp(min=1)  # [batch, 1]
+            bag = self.ngram_embedding(grams).sum(dim=1) / count.to(pooled.dtype)  # [batch, ngram_dim]
+            pooled = torch.cat([pooled, bag.to(pooled.dtype)], dim=1)
+        return self.head(self.dropout(pooled))
+
+    def ngram_ids(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[batch, positions]: every token's id, then every run of n tokens' hashed id (n = 2..ngrams), and
+        pad_id for runs that reach past a text's end or hold a pad token (explain's all-pad baseline)."""
+        config = self.config
+        steps = torch.arange(ids.size(1), device=ids.device)
+        real = (steps.unsqueeze(0) < lengths.unsqueeze(1)) & (ids != config.pad_id)  # [batch, seq]
+        grams, hashed, whole = [ids.masked_fill(~real, config.pad_id)], ids, real
+        for n in range(2, config.ngrams + 1):
+            # the hash of tokens t..t+n-1, from that of t..t+n-2: stays below ngram_buckets, far from int64's limit
+            hashed = (hashed[:, :-1] * NGRAM_HASH_MULTIPLIER + ids[:, n - 1 :]) % config.ngram_buckets
+            whole = whole[:, :-1] & real[:, n - 1 :]
+            grams.append((hashed + config.vocab_size).masked_fill(~whole, config.pad_id))
+        return torch.cat(grams, dim=1)
 
     def embed(self, ids: torch.Tensor) -> torch.Tensor:
         x = self.embedding(ids)  # [batch, seq, emb]

@@ -17,15 +17,20 @@ which keeps its cost near the RNN's own.
 
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+from tqdm import tqdm
 
+from . import checkpoint
 from .batching import EncodedSplit, make_loader
+from .config import check_pretrainable
+from .errors import NonFiniteLossError
 from .model import RNNClassifier
-from .errors import ConfigError, NonFiniteLossError
 from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
+from .rundir import Checkpoints, StopRequest, TrainingStopped, describe_position
 
 CUTOFFS = (500, 2_500, 10_000)  # ids are frequency-ranked: the 500 most frequent words are ~75% of tokens
 
@@ -61,13 +66,6 @@ def cooccurrence_vectors(encoded: EncodedSplit, vocab_size: int, dim: int, windo
     vectors = np.zeros((vocab_size, dim), dtype=np.float32)
     vectors[:, :rank] = u * np.sqrt(singular_values)
     return vectors / max(vectors.std(), 1e-12)  # entries of standard deviation 1, as nn.Embedding starts
-
-
-def check_pretrainable(config) -> None:
-    if config.bidirectional and config.num_layers > 1:
-        raise ConfigError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
-                         f"(--num-layers {config.num_layers} with both directions would let upper layers "
-                         "see the words they must predict)")
 
 
 def prediction_pairs(output, ids, lengths, hidden_dim: int, bidirectional: bool):
@@ -122,56 +120,112 @@ def validation_loss(language_model: LanguageModel, encoded: EncodedSplit, batch_
 
 
 def pretrain_epoch(trained, language_model: LanguageModel, loader, optimizer, scheduler, scaler, watch: LossWatch,
-                   config, device, epoch: int) -> float:
-    """One pass over the training texts; returns the mean loss per predicted token."""
+                   config, device, epoch: int, show_progress: bool, done: int = 0, totals=None, after_step=None):
+    """One pass over the texts from batch `done` on (a resumed epoch), with the running `totals` (loss sum, tokens)
+    of the batches before it. Returns the mean loss per predicted token, [(fraction of the epoch, loss)] every
+    twentieth of it, and the tokens read. after_step(steps done, totals) runs after every step (checkpoints, Ctrl-C)."""
     language_model.train()
-    loader.batch_sampler.set_epoch(epoch)
-    loss_sum, count = torch.zeros((), dtype=torch.float64, device=device), 0  # the sum stays on the device
-    for step, batch in enumerate(loader, start=1):
-        tokens = predicted_tokens(batch["lengths"], language_model.classifier.num_directions)
-        if not tokens:
-            continue
-        with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
-            loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
-        train_step(loss, language_model, optimizer, scheduler, scaler, config.clip, watch,
-                   {"stage": "pre-training epoch", "epoch": epoch, "step": step, "steps": len(loader),
-                    "lengths": batch["lengths"]})
-        loss_sum += loss.detach() * tokens
-        count += tokens
+    loader.batch_sampler.set_epoch(epoch, skip=done)
+    directions = language_model.classifier.num_directions
+    totals = list(totals or [0.0, 0])
+    loss_sum = torch.tensor(totals[0], dtype=torch.float64, device=device)  # stays on the device: no syncs
+    every, curve, since, read = max(1, len(loader) // 20), [], [loss_sum.clone(), totals[1]], 0
+    bar = tqdm(desc=f"pre-training epoch {epoch}", unit="tok", unit_scale=True, leave=False, dynamic_ncols=True,
+               disable=not show_progress)
+    for step, batch in enumerate(loader, start=done + 1):
+        tokens = predicted_tokens(batch["lengths"], directions)
+        if tokens:
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
+                loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
+            train_step(loss, language_model, optimizer, scheduler, scaler, config.clip, watch,
+                       {"stage": "pre-training epoch", "epoch": epoch, "step": step, "steps": len(loader),
+                        "lengths": batch["lengths"]})
+            loss_sum += loss.detach() * tokens
+            totals[1] += tokens
+        read += int(batch["lengths"].sum())
+        bar.update(int(batch["lengths"].sum()))
+        if step % every == 0 or step == len(loader):
+            curve.append((step / len(loader), (loss_sum - since[0]).item() / max(totals[1] - since[1], 1)))
+            since = [loss_sum.clone(), totals[1]]
+        if after_step:
+            totals[0] = loss_sum  # a tensor until a checkpoint needs its value
+            after_step(step, totals)
+    bar.close()
     watch.check_weights(language_model)
-    return loss_sum.item() / max(count, 1)
+    return loss_sum.item() / max(totals[1], 1), curve, read
 
 
-def pretrain(classifier: RNNClassifier, train_set: EncodedSplit, valid_set: EncodedSplit, config, device, world,
-             log) -> list[dict]:
-    """Train the classifier's embedding and RNN as a language model for config.pretrain_epochs epochs."""
-    language_model = LanguageModel(classifier).to(device)
-    trained = language_model
-    if world.world_size > 1:
-        trained = nn.parallel.DistributedDataParallel(language_model, device_ids=[device.index] if device.index
-                                                      is not None else None)
-    loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed, num_replicas=world.world_size,
-                         rank=world.rank, pin_memory=device.type == "cuda")
-    optimizer = make_optimizer(language_model.parameters(), config.pretrain_lr or config.lr, config.weight_decay)
-    total_steps = len(loader) * config.pretrain_epochs
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(config.warmup * total_steps)))
-    scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+class Pretraining:
+    """The language model, its optimiser and schedule, and its resumable state in OUTPUT/last/pretrain_state.
+    safetensors: saved at every epoch's end, every --checkpoint-every seconds and on Ctrl-C."""
+
+    def __init__(self, classifier: RNNClassifier, texts: EncodedSplit, config, device, world, output: Path):
+        self.language_model = LanguageModel(classifier).to(device)
+        self.trained = self.language_model
+        if world.world_size > 1:
+            self.trained = nn.parallel.DistributedDataParallel(self.language_model, device_ids=[device.index] if
+                                                               device.index is not None else None)
+        self.loader = make_loader(texts, config.batch_size, shuffle=True, seed=config.seed,
+                                  num_replicas=world.world_size, rank=world.rank, pin_memory=device.type == "cuda")
+        self.optimizer = make_optimizer(self.language_model.parameters(), config.pretrain_lr or config.lr,
+                                        config.weight_decay)
+        total_steps = len(self.loader) * config.pretrain_epochs
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
+                                                           warmup_cosine(total_steps, int(config.warmup * total_steps)))
+        self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
+        self.watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
+        self.checkpoints = Checkpoints(output, self.language_model, self.optimizer, self.scheduler, self.scaler, None,
+                                       self.watch, config.checkpoint_every, enabled=world.is_main,
+                                       state_file=checkpoint.PRETRAIN_STATE_FILE)
+        self.state = {"epoch": 0, "history": []}
+
+    def resume(self, directory: Path) -> None:
+        self.state = checkpoint.load_training_state(directory, self.language_model, self.optimizer, self.scheduler,
+                                                    self.scaler, state_file=checkpoint.PRETRAIN_STATE_FILE)
+
+
+def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedSplit, config, device, world, log,
+             output: Path, resume_dir: Path | None = None, show_progress: bool = False) -> list[dict]:
+    """Train the classifier's embedding and RNN as a language model on `texts` for config.pretrain_epochs epochs,
+    from the checkpoint in resume_dir when it holds one. Ctrl-C saves a checkpoint and raises TrainingStopped."""
+    run = Pretraining(classifier, texts, config, device, world, output)
+    if resume_dir is not None and (resume_dir / checkpoint.PRETRAIN_STATE_FILE).is_file():
+        run.resume(resume_dir)
+        log(f"pre-training: resumed {describe_position(run.state)}")
+    state = run.state
     log(f"pre-training the encoder as a {'bidirectional ' if classifier.config.bidirectional else ''}language model "
-        f"for {config.pretrain_epochs} epochs ({sum(p.numel() for p in language_model.softmax.parameters()):,} "
-        "softmax parameters, dropped afterwards)")
-    watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
-    history = []
-    for epoch in range(1, config.pretrain_epochs + 1):
-        started = time.time()
-        try:
-            train_loss = pretrain_epoch(trained, language_model, loader, optimizer, scheduler, scaler, watch, config,
-                                        device, epoch)
-        except NonFiniteLossError as error:
-            raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
-        valid_loss = validation_loss(language_model, valid_set, config.batch_size * 4, device, config.amp)
-        row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-               "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": time.time() - started}
-        history.append(row)
-        log(f"| pretrain {epoch:2d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
-            f"| valid loss {valid_loss:.4f} perplexity {row['valid_perplexity']:8.1f} |")
-    return history
+        f"for {config.pretrain_epochs} epochs on {len(texts):,} texts, {int(texts.lengths.sum()):,} tokens "
+        f"({sum(p.numel() for p in run.language_model.softmax.parameters()):,} softmax parameters, dropped "
+        "afterwards)")
+    with StopRequest(enabled=world.world_size == 1) as stop:
+
+        def after_step(step: int, totals: list) -> None:
+            if stop.requested or run.checkpoints.due():
+                run.checkpoints.save_state({**state, "step": step, "epoch_totals": [float(totals[0]), totals[1]]})
+            if stop.requested:
+                raise TrainingStopped
+
+        for epoch in range(state["epoch"] + 1, config.pretrain_epochs + 1):
+            started = time.time()
+            try:
+                train_loss, curve, read = pretrain_epoch(run.trained, run.language_model, run.loader, run.optimizer,
+                                                   run.scheduler, run.scaler, run.watch, config, device, epoch,
+                                                   show_progress, state.pop("step", 0), state.pop("epoch_totals", None),
+                                                         after_step)
+            except NonFiniteLossError as error:
+                raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
+            valid_loss = validation_loss(run.language_model, valid_set, config.batch_size * 4, device, config.amp)
+            seconds = time.time() - started
+            row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
+                   "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": seconds,
+                   "tokens_per_second": read / seconds,
+                   "train_curve": [[epoch - 1 + fraction, math.exp(min(loss, 50))] for fraction, loss in curve]}
+            state["history"].append(row)
+            state["epoch"] = epoch
+            run.checkpoints.save_state(state)
+            log(f"| pretrain {epoch:2d} | {seconds:6.1f}s | {row['tokens_per_second']:8,.0f} tokens/s | train loss "
+                f"{train_loss:.4f} | valid loss {valid_loss:.4f} perplexity {row['valid_perplexity']:8.1f} |")
+            if stop.requested:
+                raise TrainingStopped
+    return state["history"]
+

@@ -22,7 +22,7 @@ from .fileio import atomic_write
 from .optim import LossWatch, WeightAverage, averaged
 
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
-             "pretrain_metrics.json",
+             "pretrain_metrics.json", "pretrain_curve.png",
              "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
              "per_label.png",
              "errors.jsonl", "last")
@@ -44,10 +44,11 @@ def clear_output(output: Path, taken: list[Path]) -> None:
 
 
 def find_resume_dir(resume: str, output: Path) -> Path:
-    """--resume with no path means this run's last/; a path may be a run directory or its last/."""
+    """--resume with no path means this run's last/; a path may be a run directory or its last/. A run stopped
+    during pre-training has only the pre-training state there."""
     candidate = output / "last" if resume == "auto" else Path(resume)
     for directory in (candidate, candidate / "last"):
-        if (directory / checkpoint.STATE_FILE).is_file():
+        if any((directory / name).is_file() for name in (checkpoint.STATE_FILE, checkpoint.PRETRAIN_STATE_FILE)):
             return directory
     raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
 
@@ -137,8 +138,8 @@ class Checkpoints:
     """
 
     def __init__(self, output: Path, model, optimizer, scheduler, scaler, average: WeightAverage | None,
-                 watch: LossWatch, every_seconds: float, enabled: bool):
-        self.output, self.last = output, output / "last"
+                 watch: LossWatch, every_seconds: float, enabled: bool, state_file: str = checkpoint.STATE_FILE):
+        self.output, self.last, self.state_file = output, output / "last", state_file
         self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
         self.average = average
         self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
@@ -152,7 +153,7 @@ class Checkpoints:
         self.watch.check_weights(self.model)  # never save the state that follows a bad step
         if self.enabled:
             checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state,
-                                           average=self.average)
+                                           average=self.average, state_file=self.state_file)
             self.position = describe_position(state)
         self.saved_at = time.monotonic()
 

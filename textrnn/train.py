@@ -28,9 +28,9 @@ from tqdm import tqdm
 from . import checkpoint, multilabel
 from .batching import make_loader
 from .config import TrainConfig
-from .data import encode_split, load_splits, prepare_data, quiet_datasets
+from .data import encode_split, encode_texts, load_splits, prepare_data, quiet_datasets, unlabeled_texts
 from .errors import ConfigError, NonFiniteLossError
-from .evaluate import evaluate_texts, format_report_line
+from .evaluate import evaluate_texts, format_report_line, plot_pretraining
 from .fileio import atomic_write_json, remove_temporaries
 from .inference import load, resolve_device
 from .model import RNNClassifier
@@ -192,9 +192,20 @@ def save_thresholds(output: Path, data, batch_size: int, device, log) -> None:
         "validation positives)")
 
 
+def record_pretraining(output: Path, history: list[dict], texts: int, unlabeled) -> None:
+    """pretrain_metrics.json, pretrain_curve.png, and a summary in config.json that the report shows."""
+    atomic_write_json(output / "pretrain_metrics.json", history)
+    plot_pretraining(history, output / "pretrain_curve.png")
+    summary = {"epochs": len(history), "texts": texts, "unlabeled": unlabeled[1] if unlabeled else None,
+               "valid_perplexity": [round(row["valid_perplexity"], 2) for row in history], "curve": "pretrain_curve.png"}
+    for directory in (output, output / "last"):
+        checkpoint.update_config(directory, pretraining=summary)
+
+
 def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     """The data as the config asks, checked against the settings that depend on its shape, and the config resolved
-    for it (tokenizer, preset). Returns (data, config, how the tokenizer was chosen)."""
+    for it (tokenizer, preset). Returns (data, config, how the tokenizer was chosen, unlabelled texts for
+    pre-training and where they come from, or None)."""
     quiet_datasets()
     raw = load_splits(config.dataset, config.train_file, config.validation_file, config.test_file)
     data = prepare_data(raw, config.text_column, config.label_column, saved["labels"] if saved else None,
@@ -225,7 +236,11 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
         config = config.resolve(data.train["text"])
         log(f"preset: {config.preset} ({chosen})")
         log(f"tokenizer: {config.tokenizer} ({tokenizer_choice['reason']})")
-    return data, config, tokenizer_choice
+    unlabeled = unlabeled_texts(raw, config.unlabeled, data.text_column) if config.pretrain_epochs else None
+    if unlabeled:
+        log(f"pre-training: on the training texts and the {len(unlabeled[0]):,} texts of {unlabeled[1]} "
+            f"(--unlabeled {config.unlabeled}; never used for accuracy)")
+    return data, config, tokenizer_choice, unlabeled
 
 
 def train(config: TrainConfig, given: set[str] | None = None) -> dict:
@@ -257,7 +272,7 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     started = time.time()
 
     # data and tokenizer ---------------------------------------------------------------------------------
-    data, config, tokenizer_choice = read_data(config, given, saved, log)
+    data, config, tokenizer_choice, unlabeled = read_data(config, given, saved, log)
     tokenizer_config = config.tokenizer_config()
     tokenizer_path = (resume_dir or output) / checkpoint.TOKENIZER_FILE
     vectors = None
@@ -300,10 +315,6 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
         f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
         f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}"
         + (f" x {world.world_size} processes" if world.world_size > 1 else ""))
-    if config.pretrain_epochs and not resume_dir:
-        pretrain_history = pretrain(model, train_set, valid_set, config, device, world, log)
-        if world.is_main:
-            atomic_write_json(output / "pretrain_metrics.json", pretrain_history)
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     total_steps = len(train_loader) * config.epochs
     schedule = warmup_cosine(total_steps, int(config.warmup * total_steps))
@@ -314,28 +325,41 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     checkpoints = Checkpoints(output, model, optimizer, scheduler, scaler, average, watch, config.checkpoint_every,
                               enabled=world.is_main)
     state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
-    if resume_dir:
+    fine_tuning_resumed = resume_dir is not None and (resume_dir / checkpoint.STATE_FILE).is_file()
+    if fine_tuning_resumed:
         state = checkpoint.load_training_state(resume_dir, model, optimizer, scheduler, scaler, average)
         check_epochs(state, config.epochs)
         if config.epochs != saved["training"]["epochs"]:
             follow_schedule(optimizer, scheduler)  # the schedule now spans the new number of epochs
         checkpoints.position = describe_position(state)
         log(f"resumed from {resume_dir} {checkpoints.position}")
-    trained_model = model
-    if world.world_size > 1:
-        trained_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if pin else None)
     if world.is_main:
         atomic_write_json(output / "train_config.json", config.to_dict())
         model_extra = {"training": config.to_dict(), **data.label_format(),
-                       "tokenizer_choice": {**(tokenizer_choice or {}), "kind": config.tokenizer}}
+                       "tokenizer_choice": {**(tokenizer_choice or {}), "kind": config.tokenizer},
+                       **({"pretraining": saved["pretraining"]} if saved and "pretraining" in saved else {})}
         for directory in (output, output / "last"):  # once: see checkpoint.write_model_description
             checkpoint.write_model_description(directory, model.config, tokenizer, tokenizer_config,
                                                data.label_names, model_extra)
+    show_progress = config.progress and world.is_main and sys.stderr.isatty()
+    if config.pretrain_epochs and not fine_tuning_resumed:
+        corpus = train_set.texts_only(encode_texts(unlabeled[0], tokenizer, tokenizer_config)) if unlabeled else train_set
+        try:
+            history = pretrain(model, corpus, valid_set, config, device, world, log, output, resume_dir, show_progress)
+        except TrainingStopped:
+            log(f"stopped during pre-training; the checkpoint is in {output / 'last'}. Continue with:\n"
+                f"    textrnn train --resume --output {output}")
+            return {"output": str(output), "best_epoch": 0, "epochs_run": 0, "interrupted": True,
+                    "seconds": time.time() - started}
+        if world.is_main:
+            record_pretraining(output, history, len(corpus), unlabeled)
+    trained_model = model
+    if world.world_size > 1:
+        trained_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if pin else None)
     if world.is_main and resume_dir:
         write_history(output, state["history"])  # as saved with the state, even if the killed run wrote more
 
     # the loop -------------------------------------------------------------------------------------------
-    show_progress = config.progress and world.is_main and sys.stderr.isatty()
     interrupted = False
     with StopRequest(enabled=world.world_size == 1) as stop:
 
@@ -386,6 +410,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
         except NonFiniteLossError as error:
             raise NonFiniteLossError(f"{error}; training stopped and {checkpoints.describe_last()}. "
                                      "A lower --lr or --clip may help") from None
+    if world.is_main and (output / "last" / checkpoint.STATE_FILE).is_file():  # it supersedes pre-training's
+        (output / "last" / checkpoint.PRETRAIN_STATE_FILE).unlink(missing_ok=True)
     world.barrier()
 
     # final evaluation, through the same code path as `textrnn evaluate` -----------------------------------
