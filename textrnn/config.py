@@ -251,9 +251,9 @@ def read_config_file(path) -> dict:
         raise ConfigError(f"--config {path}: unknown settings {', '.join(map(repr, unknown))}; the names are the "
                           "flags' without -- and with _ for - (max_length, ...)")
     for name, value in values.items():
-        types = tuple(kind for kind in (*typing.get_args(specs[name].type), specs[name].type) if isinstance(kind, type))
-        types += (int,) if float in types else ()
-        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ConfigError(f"--config {path}: {name} must be {' or '.join(kind.__name__ for kind in types)}, "
-                              f"got {value!r}")
+        kinds = tuple(kind for kind in (*typing.get_args(specs[name].type), specs[name].type) if isinstance(kind, type))
+        allowed = kinds + ((int,) if float in kinds else ())  # 1 for 1.0
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+            raise ConfigError(f"--config {path}: {name} must be {names}, got {value!r}")
     return values

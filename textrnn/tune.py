@@ -125,7 +125,10 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
         with warnings.catch_warnings():  # heartbeats: a trial whose machine died is failed by the next trial to start
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return optuna.storages.RDBStorage(url, heartbeat_interval=60, grace_period=180)
-    except (ImportError, sqlalchemy.exc.SQLAlchemyError) as error:
+    except ImportError as error:
+        raise StudyError(f"cannot open --storage {shown}: its database driver is missing ({error}); install it "
+                         "(psycopg2-binary for PostgreSQL, PyMySQL for MySQL)") from None
+    except sqlalchemy.exc.SQLAlchemyError as error:
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise StudyError(f"cannot open --storage {shown}: {reason}") from None
 
@@ -135,7 +138,9 @@ def load_study(storage, name: str, identity: dict, pruner, seed: int) -> optuna.
     study = optuna.create_study(storage=storage, study_name=name, direction="maximize", pruner=pruner,
                                 load_if_exists=True)
     stored = study.user_attrs.get("identity")
-    if stored is None and any(trial.state.is_finished() for trial in study.trials):
+    made_elsewhere = study.direction != optuna.study.StudyDirection.MAXIMIZE or any(
+        trial.state.is_finished() for trial in study.trials)
+    if stored is None and made_elsewhere:
         raise StudyError(f"the study {name!r} was not made by textrnn tune: give another --study-name")
     if stored is None:
         study.set_user_attr("identity", identity)
