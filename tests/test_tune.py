@@ -4,7 +4,9 @@ train --config."""
 import contextlib
 import io
 import json
+import os
 import shutil
+import signal
 
 import optuna
 import pytest
@@ -96,9 +98,9 @@ def test_ctrl_c_keeps_the_finished_trials_and_the_same_command_continues(tuned, 
     real_train = textrnn.tune.train
 
     def interrupted_train(config, given, on_epoch, final_evaluation):
-        def on_epoch_then_ctrl_c(epoch, row):
+        def on_epoch_then_ctrl_c(epoch, row):  # train stops at its next step (or here, at the epoch's end)
             on_epoch(epoch, row)
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), signal.SIGINT)
 
         return real_train(config, given, on_epoch_then_ctrl_c, final_evaluation)
 
@@ -152,6 +154,7 @@ def test_settings_that_train_refuses_fail_their_trial_and_the_study_goes_on(data
     (["--trials", "1", "--search", "hidden_dim"], "--search hidden_dim: also fixed by --hidden-dim"),
     (["--trials", "1", "--storage", "postgresql://nobody@127.0.0.1:1/x"], "cannot open --storage postgresql://"),
     (["--trials", "1", "--storage", "sqlite:///{run}/missing/study.db"], "missing does not exist"),
+    (["--trials", "1", "--storage", "study.db"], "--storage 'study.db' is not a database URL"),
     (["--trials", "1", "--train-file", "{other}"], "was made for other data or problem settings"),
     (["--trials", "1", "--metric", "macro_f1"], "metric 'accuracy' there, 'macro_f1' here"),
 ])
@@ -177,8 +180,9 @@ def test_durations_refused(text):
 
 
 def test_tune_needs_its_output_directory(data, capsys):
-    assert main(["tune", *data_flags(data), "--trials", "1"]) == 2
-    assert "give --output RUN" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stopped:
+        main(["tune", *data_flags(data), "--trials", "1"])
+    assert stopped.value.code == 2 and "--output" in capsys.readouterr().err
 
 
 def test_the_help_names_the_search_space(capsys):

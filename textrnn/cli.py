@@ -29,9 +29,9 @@ from pathlib import Path
 
 from . import __version__
 from .config import PRESET_FIELDS, PRESETS, TrainConfig, flag_name, read_config_file
-from .errors import ConfigError, TextRNNError
+from .errors import TextRNNError
 
-TUNE_EXCLUDED = ("resume", "force")  # a study is continued, not replaced: the same command again
+TUNE_EXCLUDED = ("output", "resume", "force")  # a study is continued, not replaced: the same command again
 TUNE_OPTIONS = ("timeout", "trials", "search", "pruner", "storage", "study_name")
 DATA_FIELDS = ("dataset", "train_file", "validation_file", "test_file", "text_column", "label_column")
 
@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "the best by the validation metric")
     add_config_arguments(tune, [spec.name for spec in fields(TrainConfig) if spec.name not in TUNE_EXCLUDED])
     search = tune.add_argument_group("search")
+    search.add_argument("--output", "-o", required=True, metavar="RUN", help="the study's directory: trials/, "
+                        "study.db, best_config.json, the plots")
     search.add_argument("--timeout", help="start no new trial after this long: 90 or 90s, 20m, 1.5h (a trial "
                         "running then finishes)")
     search.add_argument("--trials", type=int, help="most new trials in this session")
@@ -161,8 +163,6 @@ def run_tune(args) -> int:
             raise
         raise TextRNNError("textrnn tune needs Optuna: pip install 'textrnn[tune]'") from None
 
-    if "output" not in vars(args):
-        raise ConfigError("give --output RUN: the directory of the study's trials and results")
     fixed = {key: value for key, value in vars(args).items() if key not in ("command", "output", *TUNE_OPTIONS)}
     options = {name: getattr(args, name) for name in TUNE_OPTIONS}
     _, interrupted = tune(fixed, args.output, **options)

@@ -114,13 +114,14 @@ def data_identity(config: TrainConfig, given: set[str]) -> dict:
 def open_storage(url: str) -> optuna.storages.RDBStorage:
     """Optuna's database storage at `url` (sqlite:///FILE, postgresql://..., mysql://...), or a StudyError."""
     try:
-        shown = sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+        parsed = sqlalchemy.engine.make_url(url)
     except (sqlalchemy.exc.ArgumentError, ValueError):
         raise StudyError(f"--storage {url!r} is not a database URL (sqlite:///FILE, postgresql://USER@HOST/DB, "
                          "...)") from None
-    database = sqlalchemy.engine.make_url(url).database
-    if url.startswith("sqlite") and database and database != ":memory:" and not Path(database).parent.is_dir():
-        raise StudyError(f"--storage {shown}: the directory {Path(database).parent} does not exist")
+    shown, database = parsed.render_as_string(hide_password=True), parsed.database
+    if parsed.drivername.startswith("sqlite") and database not in (None, "", ":memory:"):
+        if not Path(database).parent.is_dir():  # not made here: a mistyped path would hide the study elsewhere
+            raise StudyError(f"--storage {shown}: the directory {Path(database).parent} does not exist")
     try:
         with warnings.catch_warnings():  # heartbeats: a trial whose machine died is failed by the next trial to start
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -128,7 +129,7 @@ def open_storage(url: str) -> optuna.storages.RDBStorage:
     except ImportError as error:
         raise StudyError(f"cannot open --storage {shown}: its database driver is missing ({error}); install it "
                          "(psycopg2-binary for PostgreSQL, PyMySQL for MySQL)") from None
-    except sqlalchemy.exc.SQLAlchemyError as error:
+    except (sqlalchemy.exc.SQLAlchemyError, RuntimeError) as error:  # RuntimeError: a schema of another Optuna
         reason = str(getattr(error, "orig", None) or error).strip().splitlines()[0]
         raise StudyError(f"cannot open --storage {shown}: {reason}") from None
 
