@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 
 import textrnn.tune
 from textrnn.cli import main
-from textrnn.errors import ConfigError
+from textrnn.errors import ConfigError, DataError, NonFiniteLossError
 from textrnn.tune import SEARCH_SPACE, parse_duration, tune
 
 FIXED = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--no-progress", "--device", "cpu"]
@@ -142,6 +142,21 @@ def test_settings_that_train_refuses_fail_their_trial_and_the_study_goes_on(data
     assert failed.state == TrialState.FAIL and "pre-training needs" in failed.user_attrs["error"]
     assert completed.state == TrialState.COMPLETE
     assert f"trial 0 failed: {failed.user_attrs['error']}" in out
+
+
+def test_nan_loss_fails_its_trial_but_a_data_error_stops_the_study(data, tmp_path, monkeypatch, capsys):
+    errors = iter([NonFiniteLossError("loss is nan at epoch 1, step 3"), DataError("row 7 of train has no text")])
+
+    def failing_train(config, given, on_epoch, final_evaluation):
+        raise next(errors)
+
+    monkeypatch.setattr(textrnn.tune, "train", failing_train)
+    run = tmp_path / "run"
+    assert main(["tune", *data_flags(data), *FIXED, "--trials", "5", "--output", str(run)]) == 2
+    assert capsys.readouterr().err.strip().endswith("textrnn tune: error: row 7 of train has no text")
+    nan_loss, data_error = stored_trials(run)  # the study stopped at the data error: no third trial
+    assert nan_loss.state == data_error.state == TrialState.FAIL
+    assert nan_loss.user_attrs["error"] == "loss is nan at epoch 1, step 3" and "error" not in data_error.user_attrs
 
 
 @pytest.mark.parametrize("flags, message", [

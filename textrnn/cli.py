@@ -297,8 +297,8 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "tune": run_tune, "evaluate": run_evaluate, "predict": run_predict, "export": run_export,
-               "explain": run_explain, "serve": run_serve}
+    runners = {"train": run_train, "tune": run_tune, "evaluate": run_evaluate, "predict": run_predict,
+               "export": run_export, "explain": run_explain, "serve": run_serve}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does
