@@ -1,6 +1,8 @@
 """The `textrnn` command line: train, evaluate, predict.
 
     textrnn train --dataset ../shared/data/sst2 --output runs/sst2
+    textrnn tune --dataset ../shared/data/sst2 --timeout 20m --output runs/sst2-tune
+    textrnn train --config runs/sst2-tune/best_config.json --output runs/sst2-best
     textrnn evaluate runs/sst2 --dataset ../shared/data/sst2 --split validation
     textrnn predict runs/sst2 "a gorgeous, witty film" "a dull mess"
     cat reviews.txt | textrnn predict runs/sst2 -
@@ -26,9 +28,11 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import __version__
-from .config import PRESET_FIELDS, PRESETS, TrainConfig, flag_name
+from .config import PRESET_FIELDS, PRESETS, TrainConfig, flag_name, read_config_file
 from .errors import TextRNNError
 
+TUNE_EXCLUDED = ("output", "resume", "force")  # a study is continued, not replaced: the same command again
+TUNE_OPTIONS = ("timeout", "trials", "search", "pruner", "storage", "study_name")
 DATA_FIELDS = ("dataset", "train_file", "validation_file", "test_file", "text_column", "label_column")
 
 
@@ -68,7 +72,28 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a classifier and write the model and its report")
+    train.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                       help="settings from a JSON file of the flags' names (max_length, ...), such as tune's "
+                       "best_config.json; flags given as well win over it")
     add_config_arguments(train)
+
+    tune = commands.add_parser("tune", help="search hyper-parameters with Optuna: training runs in RUN/trials, "
+                               "the best by the validation metric")
+    add_config_arguments(tune, [spec.name for spec in fields(TrainConfig) if spec.name not in TUNE_EXCLUDED])
+    search = tune.add_argument_group("search")
+    search.add_argument("--output", "-o", required=True, metavar="RUN", help="the study's directory: trials/, "
+                        "study.db, best_config.json, the plots")
+    search.add_argument("--timeout", help="start no new trial after this long: 90 or 90s, 20m, 1.5h (a trial "
+                        "running then finishes)")
+    search.add_argument("--trials", type=int, help="most new trials in this session")
+    search.add_argument("--search", metavar="NAMES", help="the settings to search, comma-separated (default: those "
+                        "of lr, hidden_dim, embedding_dim, dropout, word_dropout, num_layers, cell, pooling, "
+                        "max_length, batch_size that no flag fixes)")
+    search.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
+                        help="stops trials whose validation metric lags (default: median)")
+    search.add_argument("--storage", metavar="URL", help="Optuna database: machines given the same URL tune one "
+                        "study together (default: sqlite:///OUTPUT/study.db)")
+    search.add_argument("--study-name", default="textrnn", help="(default: textrnn)")
 
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     evaluate.add_argument("model_dir")
@@ -123,9 +148,25 @@ def build_parser() -> argparse.ArgumentParser:
 def run_train(args) -> int:
     from .train import train
 
-    given = {key: value for key, value in vars(args).items() if key != "command"}
+    given = {key: value for key, value in vars(args).items() if key not in ("command", "config")}
+    if "config" in vars(args):  # the file's settings count as given; the flags win over them
+        given = {**read_config_file(args.config), **given}
     summary = train(TrainConfig(**given), given=set(given))
     return 130 if summary["interrupted"] else 0  # stopped by Ctrl-C: a resumable run, not a finished one
+
+
+def run_tune(args) -> int:
+    try:
+        from .tune import tune
+    except ModuleNotFoundError as error:
+        if error.name != "optuna":
+            raise
+        raise TextRNNError("textrnn tune needs Optuna: pip install 'textrnn[tune]'") from None
+
+    fixed = {key: value for key, value in vars(args).items() if key not in ("command", "output", *TUNE_OPTIONS)}
+    options = {name: getattr(args, name) for name in TUNE_OPTIONS}
+    _, interrupted = tune(fixed, args.output, **options)
+    return 130 if interrupted else 0
 
 
 def run_evaluate(args) -> int:
@@ -256,8 +297,8 @@ def is_user_error(error: Exception) -> bool:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    runners = {"train": run_train, "evaluate": run_evaluate, "predict": run_predict, "export": run_export,
-               "explain": run_explain, "serve": run_serve}
+    runners = {"train": run_train, "tune": run_tune, "evaluate": run_evaluate, "predict": run_predict,
+               "export": run_export, "explain": run_explain, "serve": run_serve}
     try:
         return runners[args.command](args)
     except BrokenPipeError:  # the reader went away (textrnn predict ... | head): stop quietly, as cat does

@@ -5,7 +5,9 @@ generated from the fields, as Hugging Face's HfArgumentParser does; the choices 
 constants. A run writes the config, resolved, to `train_config.json` beside the model.
 """
 
+import json
 import statistics
+import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .errors import ConfigError
@@ -249,3 +251,27 @@ class TrainConfig:
         preset = values.get("preset", "auto")
         values["preset"] = {"short": "sentence", "long": "document"}.get(preset, preset)
         return cls(**values)
+
+
+def read_config_file(path) -> dict:
+    """The settings in a JSON file of TrainConfig fields (`textrnn train --config FILE`; tune's best_config.json),
+    each checked against its field's type. Unknown names are refused, never ignored."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = json.load(handle)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"--config {path} is not valid JSON: {error}") from None
+    if not isinstance(values, dict):
+        raise ConfigError(f"--config {path} must hold one JSON object of settings, {{\"lr\": 0.001, ...}}")
+    specs = {spec.name: spec for spec in fields(TrainConfig)}
+    unknown = sorted(set(values) - set(specs))
+    if unknown:
+        raise ConfigError(f"--config {path}: unknown settings {', '.join(map(repr, unknown))}; the names are the "
+                          "flags' without -- and with _ for - (max_length, ...)")
+    for name, value in values.items():
+        kinds = tuple(kind for kind in (*typing.get_args(specs[name].type), specs[name].type) if isinstance(kind, type))
+        allowed = kinds + ((int,) if float in kinds else ())  # 1 for 1.0
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in kinds):
+            names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+            raise ConfigError(f"--config {path}: {name} must be {names}, got {value!r}")
+    return values

@@ -32,3 +32,7 @@ class ModelDirError(TextRNNError, ValueError):
 
 class NonFiniteLossError(TextRNNError):
     """Training produced a NaN or infinite loss or gradient: it stops, keeping the last good checkpoint."""
+
+
+class StudyError(TextRNNError):
+    """`textrnn tune`'s study cannot be opened or continued: an unreachable storage, or a study of other data."""

@@ -243,23 +243,27 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     return data, config, tokenizer_choice, unlabeled
 
 
-def train(config: TrainConfig, given: set[str] | None = None) -> dict:
+def train(config: TrainConfig, given: set[str] | None = None, on_epoch=None, final_evaluation: bool = True) -> dict:
     """Train, keep the best model by the validation metric, evaluate it on the test split. Returns a summary.
 
     given: the settings the user set explicitly (the command line knows them); by default, those that
     differ from TrainConfig's defaults. A resumed run refuses to change any of them it cannot.
+    on_epoch(epoch, row): called on the main rank after each epoch's metrics.jsonl row is written (`textrnn tune`
+    reports it to its trial); whatever it raises propagates. final_evaluation=False: no report on the test split
+    (tune's trials choose on validation only).
     """
     if given is None:
         given = {spec.name for spec in fields(TrainConfig) if getattr(config, spec.name) != spec.default}
     world, device = init_distributed(config.device)
     try:
-        return _train(config, given, world, device)
+        return _train(config, given, world, device, on_epoch, final_evaluation)
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _train(config: TrainConfig, given: set[str], world: Distributed, device: torch.device) -> dict:
+def _train(config: TrainConfig, given: set[str], world: Distributed, device: torch.device, on_epoch=None,
+           final_evaluation: bool = True) -> dict:
     log = print if world.is_main else (lambda *args, **kwargs: None)
     output = Path(config.output)
     resume_dir = find_resume_dir(config.resume, output) if config.resume else None
@@ -398,6 +402,8 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
                 log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
                     f"acc {train_accuracy:6.2%} | valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} "
                     f"f1 {valid['macro_f1']:6.2%} | lr {row['lr']:.2e} |{' best' if improved else ''}")
+                if on_epoch and world.is_main:
+                    on_epoch(epoch, row)
                 if epoch - state["best_epoch"] >= config.patience:
                     log(f"early stop: no better validation {config.metric} for {config.patience} epochs")
                     break
@@ -424,6 +430,9 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
         return summary
     if data.problem_type == "multi":
         save_thresholds(output, data, config.batch_size * 4, device, log)
+    if not final_evaluation:
+        log(f"saved model to {output} in {summary['seconds'] / 60:.1f} min (no final evaluation)")
+        return summary
     split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
     classifier = load(output, device=device)
     report = evaluate_texts(classifier, split["text"], split["label"], output,
