@@ -28,7 +28,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import __version__
-from .config import PRESET_FIELDS, PRESETS, TrainConfig, flag_name, read_config_file
+from .config import PRESET_FIELDS, PRESETS, SEARCHABLE, TrainConfig, flag_name, read_config_file
 from .errors import TextRNNError
 
 TUNE_EXCLUDED = ("output", "resume", "force")  # a study is continued, not replaced: the same command again
@@ -87,8 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "running then finishes)")
     search.add_argument("--trials", type=int, help="most new trials in this session")
     search.add_argument("--search", metavar="NAMES", help="the settings to search, comma-separated (default: those "
-                        "of lr, hidden_dim, embedding_dim, dropout, word_dropout, num_layers, cell, pooling, "
-                        "max_length, batch_size that no flag fixes)")
+                        f"of {', '.join(SEARCHABLE)} that no flag fixes)")
     search.add_argument("--pruner", choices=("median", "hyperband", "none"), default="median",
                         help="stops trials whose validation metric lags (default: median)")
     search.add_argument("--storage", metavar="URL", help="Optuna database: machines given the same URL tune one "

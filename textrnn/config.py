@@ -37,6 +37,9 @@ PRESETS = {
     "document": {**COMMON, "max_length": 512, "truncation": "head+tail", "word_dropout": 0.2, "embedding_init": "svd"},
 }
 PRESET_FIELDS = tuple(PRESETS["sentence"])
+# the settings `textrnn tune` searches (tune.SEARCH_SPACE says over which values)
+SEARCHABLE = ("lr", "hidden_dim", "embedding_dim", "dropout", "word_dropout", "num_layers", "cell", "pooling",
+              "max_length", "batch_size", "ngrams")
 PARAGRAPH_WORDS = 25  # median words per training text from which "auto" picks "paragraph"
 DOCUMENT_WORDS = 100  # ... and "document"
 

@@ -51,6 +51,7 @@ SEARCH_SPACE = {
     "pooling": lambda trial: trial.suggest_categorical("pooling", [*POOLINGS, "max+mean"]),
     "max_length": lambda trial: trial.suggest_categorical("max_length", [64, 128, 256, 512]),
     "batch_size": lambda trial: trial.suggest_categorical("batch_size", [16, 32, 64, 128]),
+    "ngrams": lambda trial: trial.suggest_categorical("ngrams", [0, 2]),
 }
 PRUNERS = ("median", "hyperband", "none")
 TOP_TRIALS = 10  # rows of the results table
@@ -102,7 +103,7 @@ def data_identity(config: TrainConfig, given: set[str]) -> dict:
     """What a study's trials are comparable on: the data (labels, sizes, a digest of the train and validation texts
     and labels, whatever path it was read from) and the problem settings, the validation metric among them. Reading
     the data here also stops a data error before any trial starts."""
-    data, resolved, _ = read_data(config, given, None, log=lambda *args, **kwargs: None)
+    data, resolved, *_ = read_data(config, given, None, log=lambda *args, **kwargs: None)
     digest = hashlib.sha256()
     for split in (data.train, data.validation):
         digest.update(json.dumps([list(split["text"]), list(split["label"])]).encode("utf-8"))
