@@ -117,3 +117,18 @@ def test_explanations_cover_the_bag(keyword_classifier):
         assert sum(token["score"] for token in explanation["tokens"]) == pytest.approx(change, abs=0.01)
         assert explanation["label"] == "pos"
         assert max(explanation["tokens"], key=lambda token: token["score"])["token"] == KEYWORD
+
+
+def test_word_dropout_takes_the_dropped_words_and_their_pairs_out_of_the_bag(monkeypatch):
+    """A dropped word is gone for the RNN and the bag alike: training with it dropped gives the logits of the text
+    with padding in its place (whose embedding is zero and which the bag skips, pairs included)."""
+    model = ngram_model(ngrams=2, word_dropout=0.5, dropout=0.0)
+    with torch.no_grad():
+        padded = model.eval()(torch.tensor([[5, 0, 3, 7]]), torch.tensor([4]))
+        whole = model.eval()(torch.tensor([[5, 9, 3, 7]]), torch.tensor([4]))
+        monkeypatch.setattr(model, "word_mask", lambda ids: torch.tensor([[True, False, True, True]]))
+        dropped = model.train()(torch.tensor([[5, 9, 3, 7]]), torch.tensor([4]))
+    torch.testing.assert_close(dropped, padded)
+    assert not torch.allclose(dropped, whole)
+    grams = model.ngram_ids(torch.tensor([[5, 0, 3, 7]]), torch.tensor([4]))[0].tolist()
+    assert grams[:4] == [5, 0, 3, 7] and grams[4:6] == [0, 0] and grams[6] != 0  # (5, 9), (9, 3) gone; (3, 7) stays

@@ -24,6 +24,7 @@ an RNN in eval mode. `render_html` draws an explanation as a standalone HTML pag
 """
 
 import copy
+import warnings
 import html
 import re
 
@@ -100,7 +101,9 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
     inputs = torch.tensor([ids])  # [1, tokens]
     lengths = torch.tensor([len(ids)])  # a fixed argument, repeated by Captum for every step
     layers = [model.embedding] + ([model.ngram_embedding] if model.config.ngrams else [])
-    explainer = LayerIntegratedGradients(target_probability, layers)
+    with warnings.catch_warnings():  # "Multiple layers provided": the two are independent, as Captum asks
+        warnings.simplefilter("ignore", UserWarning)
+        explainer = LayerIntegratedGradients(target_probability, layers)
     attributions, delta = explainer.attribute(inputs, baselines=torch.full_like(inputs, model.config.pad_id),
                                               additional_forward_args=(lengths,), n_steps=steps,
                                               method="gausslegendre", return_convergence_delta=True)

@@ -120,8 +120,11 @@ class RNNClassifier(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
         # returns logits: [batch, num_classes]
-        output = self.encode(self.embed(ids), lengths)  # [batch, seq, dirs * hidden], valid where t < length
+        kept = self.word_mask(ids)  # [batch, seq] or None
+        output = self.encode(self.embed(ids, kept), lengths)  # [batch, seq, dirs * hidden], valid where t < length
         lengths = lengths.to(ids.device)
+        if kept is not None:  # the bag reads the same text as the RNN: without the dropped words, or their n-grams
+            ids = ids.masked_fill(~kept, self.config.pad_id)
         return self.classify(self.pool(output, lengths), ids, lengths)
 
     def classify(self, pooled: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -147,11 +150,16 @@ class RNNClassifier(nn.Module):
             grams.append((hashed + config.vocab_size).masked_fill(~whole, config.pad_id))
         return torch.cat(grams, dim=1)
 
-    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+    def word_mask(self, ids: torch.Tensor) -> torch.Tensor | None:
+        """While training with word dropout, the tokens kept ([batch, seq] bool); None otherwise. Whole tokens
+        disappear, so no single word can carry a prediction alone."""
+        if not (self.training and self.config.word_dropout > 0):
+            return None
+        return torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout
+
+    def embed(self, ids: torch.Tensor, kept: torch.Tensor | None = None) -> torch.Tensor:
         x = self.embedding(ids)  # [batch, seq, emb]
-        if self.training and self.config.word_dropout > 0:
-            # Whole tokens disappear, so no single word can carry a prediction alone.
-            kept = torch.rand(ids.shape, device=ids.device) >= self.config.word_dropout  # [batch, seq]
+        if kept is not None:
             x = x * kept.unsqueeze(2).to(x.dtype)
         return self.dropout(x)
 

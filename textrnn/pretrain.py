@@ -95,7 +95,7 @@ class LanguageModel(nn.Module):
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Mean negative log-likelihood of every predicted token in the batch."""
         classifier = self.classifier
-        output = classifier.dropout(classifier.encode(classifier.embed(ids), lengths))
+        output = classifier.dropout(classifier.encode(classifier.embed(ids, classifier.word_mask(ids)), lengths))
         states, targets = prediction_pairs(output, ids, lengths.to(ids.device), classifier.config.hidden_dim,
                                            classifier.config.bidirectional)
         with torch.autocast(ids.device.type, enabled=False):  # the adaptive softmax mixes dtypes otherwise
