@@ -34,6 +34,11 @@ PLANS = {
         ("imdb", ["--ngrams", "2"], [0, 1, 2]),
         ("imdb", ["--ngrams", "2", "--pretrain-epochs", "1"], [0, 1]),
     ],
+    # after the bag learnt to drop the words that word dropout drops: the bag again, and the default's other seeds
+    "issue15b": [
+        ("imdb", [], [1, 2]),
+        ("imdb", ["--ngrams", "2"], [0, 1, 2]),
+    ],
     "smoke": [
         ("ag_news_small", ["--ngrams", "2", "--epochs", "1", "--max-length", "64"], [0]),
         ("ag_news_small", ["--pretrain-epochs", "1", "--epochs", "1", "--max-length", "64"], [0]),

@@ -24,9 +24,9 @@ an RNN in eval mode. `render_html` draws an explanation as a standalone HTML pag
 """
 
 import copy
-import warnings
 import html
 import re
+import warnings
 
 import torch
 
