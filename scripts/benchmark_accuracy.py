@@ -418,20 +418,25 @@ def load_data(root: Path, name: str, quick_folder: Path | None):
     return flags, data
 
 
+def headline(result: dict) -> str:
+    """A baseline's test score for the console: accuracy, or macro- and micro-F1 for multi-label data."""
+    if "macro_f1" in result:
+        return f"macro-F1 {result['macro_f1']:.2%}, micro-F1 {result['micro_f1']:.2%}"
+    return f"accuracy {result['accuracy']:.2%}"
+
+
 def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
     """The chosen baselines of one data set, printed and (unless --quick) appended to the baseline log."""
     results = {}
     if "tfidf" in args.baselines:
         results["tfidf"] = tfidf_baseline(data)
-        print(f"{name}: TF-IDF + LR accuracy {results['tfidf']['accuracy']:.2%}, macro-F1 "
-              f"{results['tfidf'].get('macro_f1', 0):.2%} ({describe_tfidf(results['tfidf'])}, "
+        print(f"{name}: TF-IDF + LR {headline(results['tfidf'])} ({describe_tfidf(results['tfidf'])}, "
               f"{results['tfidf']['seconds']:.0f}s)", flush=True)
     if "fasttext" in args.baselines:
         results["fasttext"] = fasttext_baseline(data, args.fasttext_threads, args.fasttext_seed,
                                                 10 if args.quick else args.fasttext_autotune)
         result = results["fasttext"]
-        print(f"{name}: fastText accuracy {result['accuracy']:.2%}, macro-F1 {result.get('macro_f1', 0):.2%}, "
-              f"validation {result['valid_score']:.2%}; {result['tuning']}, thread={result['thread']}, seed "
+        print(f"{name}: fastText {headline(result)} (validation {result['valid_score']:.2%}); {result['tuning']}, thread={result['thread']}, seed "
               f"{result['seed']}, {result['seconds']:.0f}s; tuned settings: {result['settings']}", flush=True)
     if not args.quick:
         with open(BASELINE_LOG, "a") as handle:
