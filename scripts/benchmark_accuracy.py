@@ -1,30 +1,50 @@
-"""Accuracy: textrnn against a TF-IDF + logistic-regression baseline on every data set, several seeds.
+"""Accuracy: textrnn against two baselines, TF-IDF + logistic regression and fastText with word bigrams, on every
+data set, several seeds.
 
     .venv/bin/python scripts/benchmark_accuracy.py                        # every set in ../shared/data, seeds 0-2
     .venv/bin/python scripts/benchmark_accuracy.py --datasets sst2 --seeds 0
     .venv/bin/python scripts/benchmark_accuracy.py --datasets online_shopping_zh:category  # NAME:LABEL_COLUMN
     .venv/bin/python scripts/benchmark_accuracy.py --quick                # 2,000 texts a set, 1 seed: a smoke test
-    .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the run log
+    .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the logs
+    .venv/bin/python scripts/benchmark_accuracy.py --baselines-only --datasets sst2 [--baselines fasttext]
 
 For each data set and seed, `textrnn train` runs with its defaults (which pick the preset for the
 texts' length) on the data set's own splits. A set without a test split (SST-2 ships train and GLUE's
 validation only) is scored on its validation split, which then takes no part in training: both sides
-hold out 10% of train for early stopping and choosing C instead, so no number is chosen on the split it
-reports. The baseline (scikit-learn TfidfVectorizer over word 1-2
-grams + LogisticRegression, C chosen on the validation split; character 1-3 grams for text in a script
-written without spaces) trains on exactly the texts textrnn trains on and is scored on the same test split.
-Multi-label sets (goemotions) are scored by macro- and micro-F1, the baseline being one-vs-rest logistic
-regressions with per-label thresholds tuned on the validation split as textrnn tunes its own. Results go
-between the benchmark markers of docs/RESULTS.md, one row per data set: accuracy (multi-label: macro-F1) mean
-± standard deviation over the seeds, time, device.
-Every run's summary is also appended to docs/results/accuracy_runs.jsonl.
+hold out 10% of train for early stopping and tuning instead, so no number is chosen on the split it
+reports. Both baselines train on exactly the texts textrnn trains on, are tuned on the validation split only
+and are scored on the same test split:
+
+- TF-IDF: scikit-learn TfidfVectorizer over word 1-2 grams + LogisticRegression, C chosen on the validation
+  split; character 1-3 grams for text in a script written without spaces.
+- fastText (`pip install -e .[bench]`: fasttext-wheel 0.9.2) with wordNgrams=2, fixed. fastText splits on
+  whitespace only, so texts are tokenized simply first: lowercased, punctuation split off the words, newlines
+  made spaces; in a script written without spaces (Chinese) every character is a token, so its bigrams are
+  character bigrams. Labels go in as `__label__N`. Single-label sets: fastText's autotune chooses lr, epoch,
+  dim, subwords (minn/maxn) and dsub by validation accuracy within --fasttext-autotune seconds (default 120;
+  bucket fixed at 2M, see FASTTEXT_BUCKET), then retrains on train. The tuned settings are printed and
+  recorded. fastText with --fasttext-threads above 1 (default 2) is not deterministic even with
+  --fasttext-seed; both are recorded.
+
+Multi-label sets (goemotions) are scored by macro- and micro-F1: the TF-IDF baseline is one-vs-rest logistic
+regressions, fastText one-vs-all loss (`ova`) with its lr, epoch and dim from a small grid, each with per-label
+thresholds tuned on the validation split as textrnn tunes its own. Results go between the benchmark markers of
+docs/RESULTS.md, one row per data set: accuracy (multi-label: macro-F1) mean ± standard deviation over the seeds,
+time, device, and each baseline's latest numbers.
+Every run's summary is appended to docs/results/accuracy_runs.jsonl, every baseline result (with its date,
+command and settings) to docs/results/baselines.jsonl, where --baselines-only puts them without training
+textrnn; the table takes each set's latest baselines from there, else from the run log (whose rows before
+fastText have TF-IDF only: fastText shows "—").
 """
 
 import argparse
+import itertools
 import json
+import re
 import shlex
 import statistics
 import sys
+import tempfile
 import time
 from datetime import date
 from pathlib import Path
@@ -44,13 +64,49 @@ from markdown_block import replace_block  # noqa: E402  (beside this script)
 
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 RUN_LOG = ROOT / "docs" / "results" / "accuracy_runs.jsonl"
+BASELINE_LOG = ROOT / "docs" / "results" / "baselines.jsonl"
+BASELINES = ("tfidf", "fasttext")
+# fastText, multi-label (loss "ova"): autotune scores one prediction a text against a 0.0 threshold, so it cannot
+# tune for per-label thresholds; this grid is searched instead, each fit scored by validation macro-F1 with its
+# thresholds tuned on validation, as the TF-IDF baseline's C is.
+FASTTEXT_MULTI_GRID = {"lr": (0.1, 0.3, 1.0), "epoch": (5, 15, 30), "dim": (50, 100)}
+# fastText's default; fixed because autotune would otherwise search 10k to 10M buckets by up to 1,000 dimensions
+# (40 GB at the top), more memory than a shared machine has.
+FASTTEXT_BUCKET = 2_000_000
+FASTTEXT_SETTINGS = ("lr", "epoch", "dim", "wordNgrams", "minn", "maxn", "minCount", "bucket", "dsub", "loss")
+PUNCTUATION = re.compile(r"([^\w\s])")
+
+
+def written_with_spaces(texts) -> bool:
+    """Whether the texts' script separates words by spaces (the choice `textrnn train --tokenizer auto` makes);
+    both baselines then take words, else characters."""
+    return choose_kind(texts)[0] == "word"
+
+
+def label_targets(data) -> tuple:
+    """Train, validation and test labels: class ids, or multi-hot rows for multi-label data."""
+    splits = (data.train, data.validation, data.test)
+    if data.problem_type == "multi":
+        return tuple(multi_hot(split["label"], len(data.label_names)) for split in splits)
+    return tuple(np.asarray(split["label"]) for split in splits)
+
+
+def multi_label_scores(targets: np.ndarray, probs: np.ndarray, thresholds, label_names) -> dict:
+    metrics = multi_label_metrics(targets, predict(probs, thresholds), label_names)
+    return {"macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"], "accuracy": metrics["subset_accuracy"]}
+
+
+def tuned_macro_f1(valid_y: np.ndarray, probs: np.ndarray, label_names) -> tuple[float, list[float]]:
+    """(validation macro-F1, thresholds), the per-label thresholds tuned on these same validation rows."""
+    thresholds, _ = tune_thresholds(valid_y, probs)
+    return multi_label_scores(valid_y, probs, thresholds, label_names)["macro_f1"], thresholds
 
 
 def tfidf_features(data):
     """TF-IDF of word 1-2 grams, or character 1-3 grams for text in a script written without spaces."""
     from sklearn.feature_extraction.text import TfidfVectorizer
 
-    if choose_kind(data.train["text"])[0] == "word":
+    if written_with_spaces(data.train["text"]):
         vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode")
         kind = "word 1-2 grams"
     else:
@@ -69,19 +125,13 @@ def tfidf_baseline(data) -> dict:
     started = time.time()
     kind, train_x, valid_x, test_x = tfidf_features(data)
     multi = data.problem_type == "multi"
-    if multi:
-        train_y, valid_y, test_y = (multi_hot(split["label"], len(data.label_names))
-                                    for split in (data.train, data.validation, data.test))
-    else:
-        train_y, valid_y, test_y = (np.asarray(split["label"]) for split in (data.train, data.validation, data.test))
+    train_y, valid_y, test_y = label_targets(data)
     best = None
     for c in C_GRID:
         model = LogisticRegression(C=c, max_iter=2000)
         if multi:
             model = OneVsRestClassifier(model, n_jobs=1).fit(train_x, train_y)
-            thresholds, _ = tune_thresholds(valid_y, model.predict_proba(valid_x))
-            score = multi_label_metrics(valid_y, predict(model.predict_proba(valid_x), thresholds),
-                                        data.label_names)["macro_f1"]
+            score, thresholds = tuned_macro_f1(valid_y, model.predict_proba(valid_x), data.label_names)
         else:
             model.fit(train_x, train_y)
             thresholds, score = None, float((model.predict(valid_x) == valid_y).mean())
@@ -90,10 +140,95 @@ def tfidf_baseline(data) -> dict:
     score, c, model, thresholds = best
     result = {"features": kind, "valid_score": score, "C": c, "seconds": time.time() - started}
     if multi:
-        metrics = multi_label_metrics(test_y, predict(model.predict_proba(test_x), thresholds), data.label_names)
-        return {**result, "macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"],
-                "accuracy": metrics["subset_accuracy"]}
+        return {**result, **multi_label_scores(test_y, model.predict_proba(test_x), thresholds, data.label_names)}
     return {**result, "accuracy": float((model.predict(test_x) == test_y).mean())}
+
+
+def fasttext_text(text: str, spaced: bool) -> str:
+    """A text as one fastText line. fastText splits on whitespace only, so the text is tokenized here, simply:
+    lowercased, and in a spaced script punctuation split off the words ("Don't stop." -> "don ' t stop ."); in a
+    script written without spaces (Chinese) every character becomes a token ("很好用" -> "很 好 用"), as the TF-IDF
+    baseline takes characters there. Newlines and other whitespace runs become one space."""
+    text = text.lower()
+    return " ".join((PUNCTUATION.sub(r" \1 ", text) if spaced else " ".join(text)).split())
+
+
+def write_fasttext_file(path: Path, texts: list[str], labels, spaced: bool) -> Path:
+    """fastText's supervised format: `__label__N` for each of the line's label ids, then the text."""
+    with open(path, "w", encoding="utf-8") as handle:
+        for text, label in zip(texts, labels):
+            ids = label if isinstance(label, (list, tuple)) else [label]
+            handle.write(" ".join(f"__label__{i}" for i in ids) + " " + fasttext_text(text, spaced) + "\n")
+    return path
+
+
+def fasttext_probabilities(model, lines: list[str], num_labels: int) -> np.ndarray:
+    """[len(lines), num_labels] probabilities of every label, line by line through the binding's own predict
+    (model.f.predict), which returns plain (probability, label) pairs. Not model.predict: with numpy 2, fasttext
+    0.9.2's predict of one string fails on np.array(probs, copy=False) (ValueError), and its predict of a list
+    (multilinePredict) returns every line's probability array filled with the top label's probability. The
+    trailing newline is what model.predict adds: the end-of-line token the model saw in training."""
+    matrix = np.zeros((len(lines), num_labels))
+    for row, line in enumerate(lines):
+        for probability, name in model.f.predict(line + "\n", -1, 0.0, "strict"):
+            matrix[row, int(name.removeprefix("__label__"))] = probability
+    return matrix
+
+
+def fasttext_settings(model) -> dict:
+    """The settings a fastText model was trained with (autotune's choice), which fastText never prints."""
+    args = model.f.getArgs()
+    settings = {name: getattr(args, name) for name in FASTTEXT_SETTINGS}
+    settings["loss"] = str(settings["loss"]).rpartition(".")[2]  # loss_name.softmax -> softmax
+    settings["lr"] = round(settings["lr"], 4)
+    return settings
+
+
+def fasttext_baseline(data, threads: int = 2, seed: int = 0, autotune_seconds: int = 120) -> dict:
+    """fastText with word bigrams (wordNgrams=2, fixed) trained on the TF-IDF baseline's training texts, scored on
+    test. Single-label: fastText's autotune picks the other settings by validation accuracy within
+    `autotune_seconds` (bucket fixed, see FASTTEXT_BUCKET), then retrains on train with them. Multi-label:
+    one-vs-all loss, FASTTEXT_MULTI_GRID searched by validation macro-F1 with per-label thresholds tuned on
+    validation. With threads > 1 fastText is not deterministic even for a fixed seed."""
+    import fasttext
+
+    started = time.time()
+    spaced = written_with_spaces(data.train["text"])
+    multi = data.problem_type == "multi"
+    train_y, valid_y, test_y = label_targets(data)
+    valid_lines, test_lines = ([fasttext_text(text, spaced) for text in split["text"]]
+                               for split in (data.validation, data.test))
+    result = {"features": "word 1-2 grams (lowercased, punctuation split off)" if spaced
+              else "character 1-2 grams (characters as tokens)", "thread": threads, "seed": seed,
+              "fasttext": getattr(fasttext, "__version__", "0.9.2")}
+    with tempfile.TemporaryDirectory() as folder:
+        train_file = write_fasttext_file(Path(folder) / "train.txt", data.train["text"], data.train["label"], spaced)
+        common = {"input": str(train_file), "wordNgrams": 2, "bucket": FASTTEXT_BUCKET, "thread": threads,
+                  "seed": seed, "verbose": 0}
+        if multi:
+            best = None
+            for lr, epoch, dim in itertools.product(*FASTTEXT_MULTI_GRID.values()):
+                model = fasttext.train_supervised(**common, loss="ova", lr=lr, epoch=epoch, dim=dim)
+                score, thresholds = tuned_macro_f1(
+                    valid_y, fasttext_probabilities(model, valid_lines, len(data.label_names)), data.label_names)
+                if best is None or score > best[0]:
+                    best = (score, model, thresholds)
+            score, model, thresholds = best
+            result["tuning"] = f"grid {FASTTEXT_MULTI_GRID} by validation macro-F1"
+        else:
+            valid_file = write_fasttext_file(Path(folder) / "valid.txt", data.validation["text"],
+                                             data.validation["label"], spaced)
+            model = fasttext.train_supervised(**common, autotuneValidationFile=str(valid_file),
+                                              autotuneDuration=autotune_seconds)
+            result["tuning"] = f"autotune {autotune_seconds} s by validation accuracy"
+    result["settings"] = fasttext_settings(model)
+    test_probs = fasttext_probabilities(model, test_lines, len(data.label_names))
+    if multi:
+        return {**result, "valid_score": score, "seconds": time.time() - started,
+                **multi_label_scores(test_y, test_probs, thresholds, data.label_names)}
+    valid_probs = fasttext_probabilities(model, valid_lines, len(data.label_names))
+    return {**result, "valid_score": float((valid_probs.argmax(1) == valid_y).mean()),
+            "seconds": time.time() - started, "accuracy": float((test_probs.argmax(1) == test_y).mean())}
 
 
 def split_files(folder: Path) -> dict[str, Path]:
@@ -144,113 +279,231 @@ def device_name() -> str:
     return f"CPU ({torch.get_num_threads()} threads)"
 
 
+def percent(result: dict | None, key: str, note: str = "") -> str:
+    """A baseline's number as a table cell, "—" where the logs hold none (rows from before fastText was added)."""
+    if not result or result.get(key) is None:
+        return "—"
+    return f"{100 * result[key]:.2f}" + (f" ({note})" if note else "")
+
+
+def describe_tfidf(result: dict | None, features: bool = True) -> str:
+    if not result:
+        return ""
+    return f"C={result['C']}" + (f", {result.get('features', 'word 1-2 grams')}" if features else "")
+
+
+def describe_fasttext(result: dict | None) -> str:
+    """fastText's tuned settings, short: what autotune (or the multi-label grid) chose."""
+    if not result:
+        return ""
+    settings = result["settings"]
+    subwords = f", minn {settings['minn']}-{settings['maxn']}" if settings["maxn"] else ""
+    return (f"lr {settings['lr']:g}, epoch {settings['epoch']}, dim {settings['dim']}, "
+            f"wordNgrams {settings['wordNgrams']}{subwords}")
+
+
+def textrnn_cells(row: dict, metric: str) -> str:
+    """The seeds, mean ± sd and per-seed cells of textrnn's `metric`; dashes for a set with baselines only."""
+    values = [run[metric] for run in row["runs"]]
+    if not values:
+        return "0 | — | —"
+    return f"{len(values)} | **{mean_sd(values)}** | {', '.join(f'{100 * v:.2f}' for v in values)}"
+
+
 def write_results(rows: list[dict], path: Path, command: str) -> None:
-    single = [row for row in rows if "macro_f1" not in row["baseline"]]
-    multi = [row for row in rows if "macro_f1" in row["baseline"]]
+    multi = [row for row in rows if is_multi_label(row)]
+    single = [row for row in rows if not is_multi_label(row)]
     lines = [f"Produced by `{command}` on {date.today().isoformat()}, device: {device_name()}, "
              f"PyTorch {torch.__version__}.", "",
              "| data (test split) | seeds | textrnn accuracy % (mean ± sd) | per seed | textrnn time per run | "
-             "TF-IDF + LR accuracy % | preset, tokenizer |",
-             "|---|---|---|---|---|---|---|"]
+             "TF-IDF + LR accuracy % | fastText bigrams accuracy % (tuned settings) | preset, tokenizer |",
+             "|---|---|---|---|---|---|---|---|"]
     for row in single:
-        accuracies = [run["accuracy"] for run in row["runs"]]
-        lines.append(f"| {row['dataset']} ({row['test_split']}) | {len(accuracies)} | **{mean_sd(accuracies)}** | "
-                     f"{', '.join(f'{100 * a:.2f}' for a in accuracies)} | {minutes(row)} | "
-                     f"{100 * row['baseline']['accuracy']:.2f} (C={row['baseline']['C']}, "
-                     f"{row['baseline'].get('features', 'word 1-2 grams')}) | {describe_settings(row)} |")
+        lines.append(f"| {row['dataset']} ({row['test_split']}) | {textrnn_cells(row, 'accuracy')} | {minutes(row)} | "
+                     f"{percent(row['tfidf'], 'accuracy', describe_tfidf(row['tfidf']))} | "
+                     f"{percent(row['fasttext'], 'accuracy', describe_fasttext(row['fasttext']))} | "
+                     f"{describe_settings(row)} |")
     if multi:
         lines += ["", "| multi-label data (test split) | seeds | textrnn macro-F1 % (mean ± sd) | per seed | "
                   "textrnn micro-F1 % | textrnn time per run | TF-IDF + LR one-vs-rest macro-F1 % | micro-F1 % | "
-                  "preset, tokenizer |", "|---|---|---|---|---|---|---|---|---|"]
+                  "fastText bigrams one-vs-all macro-F1 % (tuned settings) | micro-F1 % | preset, tokenizer |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in multi:
-        macro = [run["macro_f1"] for run in row["runs"]]
-        micro = [run["micro_f1"] for run in row["runs"]]
-        lines.append(f"| {row['dataset']} ({row['test_split']}) | {len(macro)} | **{mean_sd(macro)}** | "
-                     f"{', '.join(f'{100 * a:.2f}' for a in macro)} | {mean_sd(micro)} | {minutes(row)} | "
-                     f"{100 * row['baseline']['macro_f1']:.2f} (C={row['baseline']['C']}) | "
-                     f"{100 * row['baseline']['micro_f1']:.2f} | {describe_settings(row)} |")
+        micro = mean_sd([run["micro_f1"] for run in row["runs"]]) if row["runs"] else "—"
+        lines.append(f"| {row['dataset']} ({row['test_split']}) | {textrnn_cells(row, 'macro_f1')} | {micro} | "
+                     f"{minutes(row)} | {percent(row['tfidf'], 'macro_f1', describe_tfidf(row['tfidf'], False))} | "
+                     f"{percent(row['tfidf'], 'micro_f1')} | "
+                     f"{percent(row['fasttext'], 'macro_f1', describe_fasttext(row['fasttext']))} | "
+                     f"{percent(row['fasttext'], 'micro_f1')} | {describe_settings(row)} |")
     lines += ["", "Commands, one per data set (the seed varies):", ""]
-    lines += [f"- `{row['runs'][0]['command']}`" for row in rows]
+    lines += [f"- `{row['runs'][0]['command']}`" for row in single + multi if row["runs"]]
+    lines += ["", "Baselines, each set's latest (docs/results/baselines.jsonl, else the run log):", ""]
+    lines += [f"- {row['dataset']}: {describe_provenance(row)}" for row in single + multi]
     replace_block(path, "benchmark_accuracy", "\n".join(lines), "Results")
 
 
+def is_multi_label(row: dict) -> bool:
+    return any("macro_f1" in (row[method] or {}) for method in BASELINES) or any(
+        run.get("micro_f1") is not None for run in row["runs"])
+
+
+def describe_provenance(row: dict) -> str:
+    parts = []
+    for method, name in (("tfidf", "TF-IDF"), ("fasttext", "fastText")):
+        result = row[method]
+        if not result:
+            parts.append(f"{name} —")
+            continue
+        when = f"{name} {result.get('date') or row['runs'][-1]['date']}"
+        if method == "fasttext":
+            when += f" ({result['tuning']}, thread={result['thread']}, seed {result['seed']}, {result['seconds']:.0f} s)"
+        parts.append(when + (f", `{result['command']}`" if "command" in result else ""))
+    return "; ".join(parts)
+
+
 def minutes(row: dict) -> str:
+    if not row["runs"]:
+        return "—"
     return f"{statistics.mean(run['seconds'] for run in row['runs']) / 60:.1f} min"
 
 
 def describe_settings(row: dict) -> str:
+    if not row["runs"]:
+        return "—"
     run = row["runs"][0]
     return f"{run['preset']}, {run.get('tokenizer') or 'word'}"
 
 
-def rows_from_log(log: Path, names: list[str], root: Path) -> list[dict]:
-    """Each data set's latest run per seed from the run log, as write_results takes them."""
-    latest = {}
-    for line in log.read_text().splitlines():
-        run = json.loads(line)
-        latest[run["dataset"], run["seed"]] = run
-    rows = []
-    for name in names:
-        runs = [run for (dataset, _), run in sorted(latest.items()) if dataset == name]
-        if runs:
-            test_split = "test" if "--dataset" in data_flags(root, name) else "validation"
-            rows.append({"dataset": name, "test_split": test_split, "runs": runs, "baseline": runs[-1]["baseline"]})
-    return rows
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def latest_baselines() -> dict[tuple[str, str], dict]:
+    """Each (data set, method)'s latest result in the baseline log."""
+    return {(row["dataset"], row["method"]): row for row in read_jsonl(BASELINE_LOG)}
+
+
+def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
+    """A data set's row as write_results takes it: textrnn's runs and the latest result of each baseline, from
+    the baseline log or else the last run's record (old run-log rows have TF-IDF only)."""
+    test_split = "test" if "--dataset" in data_flags(root, name) else "validation"
+    last = runs[-1] if runs else {}
+    return {"dataset": name, "test_split": test_split, "runs": runs,
+            "tfidf": baselines.get((name, "tfidf")) or last.get("baseline"),
+            "fasttext": baselines.get((name, "fasttext")) or last.get("fasttext")}
+
+
+def rows_from_log(names: list[str] | None, root: Path) -> list[dict]:
+    """Each data set's latest run per seed from the run log, with its latest baselines; by default every set in
+    the two logs, in the order they first appear."""
+    run_log = read_jsonl(RUN_LOG)
+    latest = {(run["dataset"], run["seed"]): run for run in run_log}
+    baselines = latest_baselines()
+    names = names or list(dict.fromkeys(row["dataset"] for row in [*run_log, *read_jsonl(BASELINE_LOG)]))
+    rows = [table_row(name, root, [run for (dataset, _), run in sorted(latest.items()) if dataset == name], baselines)
+            for name in names]
+    return [row for row in rows if row["runs"] or row["tfidf"] or row["fasttext"]]
+
+
+def load_data(root: Path, name: str, quick_folder: Path | None):
+    """(textrnn's data flags, the prepared splits) of NAME[:LABEL_COLUMN]; with `quick_folder`, a small copy."""
+    flags = data_flags(root, name)
+    files = dict(zip(flags[::2], flags[1::2]))
+    data = prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"),
+                                    test_file=files.get("--test-file")), label_column=files.get("--label-column"),
+                        seed=TrainConfig.seed)
+    if quick_folder:
+        data = prepare_data(load_splits(str(quick_copy(data, quick_folder / name))))
+        flags = ["--dataset", str(quick_folder / name)]
+    return flags, data
+
+
+def headline(result: dict) -> str:
+    """A baseline's test score for the console: accuracy, or macro- and micro-F1 for multi-label data."""
+    if "macro_f1" in result:
+        return f"macro-F1 {result['macro_f1']:.2%}, micro-F1 {result['micro_f1']:.2%}"
+    return f"accuracy {result['accuracy']:.2%}"
+
+
+def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
+    """The chosen baselines of one data set, printed and (unless --quick) appended to the baseline log."""
+    results = {}
+    if "tfidf" in args.baselines:
+        results["tfidf"] = tfidf_baseline(data)
+        print(f"{name}: TF-IDF + LR {headline(results['tfidf'])} ({describe_tfidf(results['tfidf'])}, "
+              f"{results['tfidf']['seconds']:.0f}s)", flush=True)
+    if "fasttext" in args.baselines:
+        results["fasttext"] = fasttext_baseline(data, args.fasttext_threads, args.fasttext_seed,
+                                                10 if args.quick else args.fasttext_autotune)
+        result = results["fasttext"]
+        print(f"{name}: fastText {headline(result)} (validation {result['valid_score']:.2%}); {result['tuning']}, thread={result['thread']}, seed "
+              f"{result['seed']}, {result['seconds']:.0f}s; tuned settings: {result['settings']}", flush=True)
+    if not args.quick:
+        with open(BASELINE_LOG, "a") as handle:
+            for method, result in results.items():
+                handle.write(json.dumps({"dataset": name, "method": method, "date": date.today().isoformat(),
+                                         "command": command, **result}) + "\n")
+    return results
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--datasets", nargs="*", help="default: every folder in --data-root")
+    parser.add_argument("--datasets", nargs="*", help="default: every folder in --data-root (--from-log: every set "
+                                                      "in the logs)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--runs", default=str(ROOT / "runs" / "benchmark"), help="where the trained models go")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
-    parser.add_argument("--quick", action="store_true", help="2,000 training texts a set, 1 seed, 1 epoch; no docs")
+    parser.add_argument("--quick", action="store_true", help="2,000 training texts a set, 1 seed, 1 epoch, fastText "
+                                                             "autotune 10 s; no docs, no logs")
     parser.add_argument("--from-log", action="store_true",
-                        help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) "
-                             "without training")
+                        help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) and "
+                             "docs/results/baselines.jsonl (each set's latest baselines) without training")
+    parser.add_argument("--baselines-only", action="store_true",
+                        help="compute the baselines alone, without textrnn, append them to docs/results/"
+                             "baselines.jsonl and rebuild the table from the logs")
+    parser.add_argument("--baselines", nargs="+", choices=BASELINES, default=list(BASELINES),
+                        help="which baselines to compute (default both)")
+    parser.add_argument("--fasttext-autotune", type=int, default=120, metavar="SECONDS",
+                        help="fastText's autotuneDuration per single-label set (default 120)")
+    parser.add_argument("--fasttext-threads", type=int, default=2, help="fastText's thread count (default 2; "
+                                                                         "above 1 its results vary run to run)")
+    parser.add_argument("--fasttext-seed", type=int, default=0)
     parser.add_argument("extra", nargs="*", help="more textrnn train flags, after --")
     args = parser.parse_args(argv)
     quiet_datasets()
     seeds, extra = (args.seeds[:1], [*args.extra, "--epochs", "1"]) if args.quick else (args.seeds, args.extra)
     root = Path(args.data_root)
-    names = args.datasets or sorted(p.name for p in root.iterdir() if p.is_dir())
+    given = sys.argv[1:] if argv is None else argv
+    command = "python scripts/benchmark_accuracy.py" + (" " + shlex.join(given) if given else "")
     if args.from_log:
-        write_results(rows_from_log(RUN_LOG, names, root), Path(args.results),
-                      "python scripts/benchmark_accuracy.py --from-log")
+        write_results(rows_from_log(args.datasets, root), Path(args.results), command)
         return 0
+    names = args.datasets or sorted(p.name for p in root.iterdir() if p.is_dir())
+    quick_folder = Path(args.runs) / "quick-data" if args.quick else None
+    BASELINE_LOG.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        flags = data_flags(root, name)
-        test_split = "test" if "--dataset" in flags else "validation"
-        files = dict(zip(flags[::2], flags[1::2]))
-        data = prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"),
-                                        test_file=files.get("--test-file")), label_column=files.get("--label-column"),
-                            seed=TrainConfig.seed)
-        if args.quick:
-            data = prepare_data(load_splits(str(quick_copy(data, Path(args.runs) / "quick-data" / name))))
-            flags = ["--dataset", str(Path(args.runs) / "quick-data" / name)]
-        baseline = tfidf_baseline(data)
-        print(f"{name}: TF-IDF + LR accuracy {baseline['accuracy']:.2%}, macro-F1 {baseline.get('macro_f1', 0):.2%} "
-              f"(C={baseline['C']}, {baseline['seconds']:.0f}s)")
+        flags, data = load_data(root, name, quick_folder)
+        baselines = run_baselines(name, data, args, command)
+        if args.baselines_only:
+            continue
         runs = []
         for seed in seeds:
             run = run_textrnn(flags, seed, Path(args.runs) / f"{name.replace(':', '-')}-seed{seed}", extra)
             print(f"{name} seed {seed}: textrnn accuracy {run['accuracy']:.2%}, macro-F1 {run['macro_f1']:.2%} in "
                   f"{run['seconds'] / 60:.1f} min")
             runs.append(run)
-            if args.quick:
-                continue
-            RUN_LOG.parent.mkdir(parents=True, exist_ok=True)
-            with open(RUN_LOG, "a") as handle:
-                handle.write(json.dumps({"dataset": name, "seed": seed, "date": date.today().isoformat(),
-                                         "device": device_name(), **run, "baseline": baseline}) + "\n")
-        rows.append({"dataset": name, "test_split": test_split, "runs": runs, "baseline": baseline})
+            if not args.quick:
+                with open(RUN_LOG, "a") as handle:
+                    handle.write(json.dumps({"dataset": name, "seed": seed, "date": date.today().isoformat(),
+                                             "device": device_name(), **run, "baseline": baselines.get("tfidf"),
+                                             "fasttext": baselines.get("fasttext")}) + "\n")
+        rows.append(table_row(name, root, runs, {**latest_baselines(), **{(name, m): r for m, r in baselines.items()}}))
     if args.quick:
         return 0
-    command = "python scripts/benchmark_accuracy.py" + (" " + shlex.join(argv if argv is not None else sys.argv[1:])
-                                                         if (argv if argv is not None else sys.argv[1:]) else "")
-    write_results(rows, Path(args.results), command)
+    # --baselines-only: the table from the logs, every set in them, the new baselines beside earlier textrnn runs
+    write_results(rows_from_log(None, root) if args.baselines_only else rows, Path(args.results), command)
     return 0
 
 
