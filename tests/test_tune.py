@@ -76,6 +76,19 @@ def test_tune_writes_the_table_the_best_settings_and_the_plots(tuned):
         assert trial.intermediate_values == {row["epoch"]: row["valid_accuracy"] for row in history}
 
 
+def test_the_first_trial_is_what_train_gives_without_flags(tuned):
+    from textrnn.config import PRESETS
+
+    run, out = tuned
+    first = stored_trials(run)[0]
+    sentence = PRESETS["sentence"]  # the texts are short: auto picks it
+    assert "trial 0 is the defaults (sentence preset)" in out
+    assert first.params == {"lr": sentence["lr"], "dropout": sentence["dropout"],
+                            "word_dropout": sentence["word_dropout"], "num_layers": 1, "cell": "lstm",
+                            "pooling": sentence["pooling"], "max_length": sentence["max_length"],
+                            "batch_size": sentence["batch_size"], "ngrams": sentence["ngrams"]}
+
+
 def test_best_config_trains_the_best_trial_again(tuned, tmp_path):
     run, out = tuned
     best = max(stored_trials(run), key=lambda trial: trial.value)

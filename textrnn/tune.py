@@ -90,8 +90,8 @@ def make_pruner(pruner) -> optuna.pruners.BasePruner:
     """A pruner by name, or the one given (Python callers may pass any optuna pruner)."""
     if isinstance(pruner, optuna.pruners.BasePruner):
         return pruner
-    if pruner == "median":  # not before 3 trials have finished, nor in a trial's first 2 epochs
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    if pruner == "median":  # from the second trial on (the first is the defaults), not in a trial's first 2 epochs
+        return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2)
     if pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1)
     if pruner == "none":
@@ -99,17 +99,18 @@ def make_pruner(pruner) -> optuna.pruners.BasePruner:
     raise ConfigError(f"unknown pruner {pruner!r}: choose one of {', '.join(PRUNERS)}")
 
 
-def data_identity(config: TrainConfig, given: set[str]) -> dict:
+def data_identity(config: TrainConfig, given: set[str]) -> tuple[dict, TrainConfig]:
     """What a study's trials are comparable on: the data (labels, sizes, a digest of the train and validation texts
-    and labels, whatever path it was read from) and the problem settings, the validation metric among them. Reading
-    the data here also stops a data error before any trial starts."""
+    and labels, whatever path it was read from) and the problem settings, the validation metric among them; and the
+    config resolved for the data (its preset's settings). Reading the data here also stops a data error before any
+    trial starts."""
     data, resolved, *_ = read_data(config, given, None, log=lambda *args, **kwargs: None)
     digest = hashlib.sha256()
     for split in (data.train, data.validation):
         digest.update(json.dumps([list(split["text"]), list(split["label"])]).encode("utf-8"))
     return {"labels": data.label_names, "problem_type": data.problem_type, "metric": resolved.metric,
             "train_texts": len(data.train), "validation_texts": len(data.validation),
-            "sha256": digest.hexdigest()[:16]}
+            "sha256": digest.hexdigest()[:16]}, resolved
 
 
 def open_storage(url: str) -> optuna.storages.RDBStorage:
@@ -274,7 +275,7 @@ def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int
     space, pruner = search_space(search, fixed), make_pruner(pruner)
     run = Path(output)
     config = TrainConfig(**fixed, output=str(run))
-    identity = data_identity(config, set(fixed))
+    identity, defaults = data_identity(config, set(fixed))
     run.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{run / 'study.db'}"
     study = load_study(open_storage(url), study_name, identity, pruner, config.seed)
@@ -282,6 +283,9 @@ def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int
     print(f"study {study_name!r}: {len(study.trials)} earlier trials; searching {', '.join(space)} for the best "
           f"validation {metric}" + (f"; no new trial after {seconds:g}s" if seconds else "")
           + (f"; at most {trials} trials" if trials else ""), flush=True)
+    if not study.trials:  # what `textrnn train` gives without flags comes first: the trials after it must beat it
+        study.enqueue_trial({name: getattr(defaults, name) for name in space})
+        print(f"trial 0 is the defaults ({defaults.preset} preset)", flush=True)
     interrupted = False
     try:
         study.optimize(make_objective(fixed, space, run, metric), n_trials=trials, timeout=seconds,
