@@ -41,19 +41,23 @@ def keyword_rows(count: int, seed: int) -> list[tuple[str, str]]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
+def train_keyword_model(root, **settings):
+    """A tiny model trained on texts where the keyword alone decides the label; returns its directory."""
     from textrnn.config import TrainConfig
     from textrnn.train import train
 
-    root = tmp_path_factory.mktemp("keyword")
     for name, count, seed in (("train", 300, 1), ("test", 60, 2)):
         with open(root / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
             csv.writer(handle).writerows([("text", "label"), *keyword_rows(count, seed)])
     train(TrainConfig(train_file=str(root / "train.csv"), test_file=str(root / "test.csv"), output=str(root / "run"),
                       embedding_dim=16, hidden_dim=16, batch_size=16, lr=0.01, epochs=3, min_freq=1,
-                      embedding_init="random", word_dropout=0.0, device="cpu", progress=False, seed=0))
+                      embedding_init="random", word_dropout=0.0, device="cpu", progress=False, seed=0, **settings))
     return root / "run"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return train_keyword_model(tmp_path_factory.mktemp("keyword"))
 
 
 @pytest.fixture(scope="module")

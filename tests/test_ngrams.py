@@ -3,17 +3,15 @@
 import pytest
 import torch
 from test_export import TOLERANCE, largest_difference
-from test_explain import KEYWORD, keyword_rows, model_probability
+from test_explain import KEYWORD, model_probability, train_keyword_model
 
 import textrnn
 from textrnn.batching import collate
 from textrnn.checkpoint import load_model_dir, save_model_dir
-from textrnn.config import TrainConfig
 from textrnn.errors import ModelDirError
 from textrnn.explain import explain
 from textrnn.model import NGRAM_HASH_MULTIPLIER, ModelConfig, RNNClassifier
 from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
-from textrnn.train import train
 
 
 def ngram_model(**overrides) -> RNNClassifier:
@@ -91,17 +89,8 @@ def test_bad_settings_are_refused():
 @pytest.fixture(scope="module")
 def keyword_classifier(tmp_path_factory):
     """A model with words and word pairs in its bag, trained on texts where one word decides the label."""
-    import csv
-
-    root = tmp_path_factory.mktemp("ngram-keyword")
-    for name, count, seed in (("train", 300, 1), ("test", 60, 2)):
-        with open(root / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
-            csv.writer(handle).writerows([("text", "label"), *keyword_rows(count, seed)])
-    train(TrainConfig(train_file=str(root / "train.csv"), test_file=str(root / "test.csv"), output=str(root / "run"),
-                      embedding_dim=16, hidden_dim=16, batch_size=16, lr=0.01, epochs=3, min_freq=1, ngrams=2,
-                      ngram_buckets=1000, ngram_dim=8, embedding_init="random", word_dropout=0.0, device="cpu",
-                      progress=False, seed=0))
-    return textrnn.load(root / "run")
+    return textrnn.load(train_keyword_model(tmp_path_factory.mktemp("ngram-keyword"), ngrams=2, ngram_buckets=1000,
+                                            ngram_dim=8))
 
 
 def test_explanations_cover_the_bag(keyword_classifier):
