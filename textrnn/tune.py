@@ -36,22 +36,24 @@ from optuna.trial import TrialState
 from .config import TrainConfig, flag_name
 from .errors import ConfigError, NonFiniteLossError, StudyError
 from .fileio import atomic_write_json
-from .model import CELLS, POOLINGS
+from .model import POOLINGS
 from .train import read_data, train
 
-# What each searched setting may be. Categorical sizes keep the trials' models comparable and their names short.
+# What each searched setting may be, around the defaults for the data (`defaults`: the resolved config): a search of
+# minutes on a CPU gets a handful of trials, which a space of far-off settings (lr 1e-4, three layers, batches of 16)
+# spends on losers. Categorical sizes keep the trials' models comparable and their names short.
 SEARCH_SPACE = {
-    "lr": lambda trial: trial.suggest_float("lr", 1e-4, 1e-2, log=True),
-    "hidden_dim": lambda trial: trial.suggest_categorical("hidden_dim", [64, 128, 256, 512]),
-    "embedding_dim": lambda trial: trial.suggest_categorical("embedding_dim", [64, 128, 200, 300]),
-    "dropout": lambda trial: trial.suggest_float("dropout", 0.0, 0.6),
-    "word_dropout": lambda trial: trial.suggest_float("word_dropout", 0.0, 0.5),
-    "num_layers": lambda trial: trial.suggest_int("num_layers", 1, 3),
-    "cell": lambda trial: trial.suggest_categorical("cell", list(CELLS)),
-    "pooling": lambda trial: trial.suggest_categorical("pooling", [*POOLINGS, "max+mean"]),
-    "max_length": lambda trial: trial.suggest_categorical("max_length", [64, 128, 256, 512]),
-    "batch_size": lambda trial: trial.suggest_categorical("batch_size", [16, 32, 64, 128]),
-    "ngrams": lambda trial: trial.suggest_categorical("ngrams", [0, 2]),
+    "lr": lambda trial, defaults: trial.suggest_float("lr", defaults.lr / 3, defaults.lr * 3, log=True),
+    "hidden_dim": lambda trial, defaults: trial.suggest_categorical("hidden_dim", [64, 128, 256]),
+    "embedding_dim": lambda trial, defaults: trial.suggest_categorical("embedding_dim", [64, 128, 200, 300]),
+    "dropout": lambda trial, defaults: trial.suggest_float("dropout", 0.1, 0.5),
+    "word_dropout": lambda trial, defaults: trial.suggest_float("word_dropout", 0.0, 0.5),
+    "num_layers": lambda trial, defaults: trial.suggest_int("num_layers", 1, 2),
+    "cell": lambda trial, defaults: trial.suggest_categorical("cell", ["lstm", "gru"]),
+    "pooling": lambda trial, defaults: trial.suggest_categorical("pooling", [*POOLINGS, "max+mean"]),
+    "max_length": lambda trial, defaults: trial.suggest_categorical("max_length", [64, 128, 256, 512]),
+    "batch_size": lambda trial, defaults: trial.suggest_categorical("batch_size", [32, 64, 128]),
+    "ngrams": lambda trial, defaults: trial.suggest_categorical("ngrams", [0, 2]),
 }
 PRUNERS = ("median", "hyperband", "none")
 TOP_TRIALS = 10  # rows of the results table
@@ -90,7 +92,7 @@ def make_pruner(pruner) -> optuna.pruners.BasePruner:
     """A pruner by name, or the one given (Python callers may pass any optuna pruner)."""
     if isinstance(pruner, optuna.pruners.BasePruner):
         return pruner
-    if pruner == "median":  # from the second trial on (the first is the defaults), not in a trial's first 2 epochs
+    if pruner == "median":  # from the second trial on (the first is the defaults), and from a trial's epoch 2
         return optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=2)
     if pruner == "hyperband":
         return optuna.pruners.HyperbandPruner(min_resource=1)
@@ -162,18 +164,19 @@ def describe_params(params: dict) -> str:
                     for name, value in params.items())
 
 
-def make_objective(fixed: dict, space: list[str], run: Path, metric: str):
+def make_objective(fixed: dict, space: list[str], run: Path, metric: str, defaults: TrainConfig):
     """The objective of one trial: a training run with the trial's settings; its best validation metric."""
 
     def objective(trial: optuna.Trial) -> float:
-        settings = {**fixed, **{name: SEARCH_SPACE[name](trial) for name in space}}
+        settings = {**fixed, **{name: SEARCH_SPACE[name](trial, defaults) for name in space}}
+        last_epoch = settings.get("epochs") or defaults.epochs
         trial.set_user_attr("settings", settings)
         output = run / "trials" / f"{trial.number:04d}"
         print(f"trial {trial.number}: {describe_params(trial.params)} -> {output}", flush=True)
 
         def report(epoch: int, row: dict) -> None:
             trial.report(row[f"valid_{metric}"], epoch)
-            if trial.should_prune():
+            if epoch < last_epoch and trial.should_prune():  # after the last epoch there is nothing left to save
                 raise optuna.TrialPruned(f"after epoch {epoch}: validation {metric} {row[f'valid_{metric}']:.4f}")
 
         try:
@@ -288,7 +291,7 @@ def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int
         print(f"trial 0 is the defaults ({defaults.preset} preset)", flush=True)
     interrupted = False
     try:
-        study.optimize(make_objective(fixed, space, run, metric), n_trials=trials, timeout=seconds,
+        study.optimize(make_objective(fixed, space, run, metric, defaults), n_trials=trials, timeout=seconds,
                        gc_after_trial=True)
     except KeyboardInterrupt:
         interrupted = True
