@@ -8,6 +8,7 @@ A run's output directory:
     last/                                            the last epoch's model plus training_state.safetensors, the
                                                      latest checkpoint (epoch ends, --checkpoint-every, Ctrl-C)
     train_config.json, metrics.jsonl, training_curves.png
+    pretrain_metrics.json, pretrain_curve.png        with --pretrain-epochs (last/pretrain_state.safetensors resumes it)
     eval_report.json, eval_report.md, confusion_matrix.png, roc_curve.png, errors.jsonl  on the test split
 """
 
@@ -317,7 +318,9 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
     model.to(device)
     log(f"model: {model.config.num_layers}-layer {'bi' if model.config.bidirectional else ''}{model.config.cell} "
         f"{model.config.embedding_dim}/{model.config.hidden_dim}, {model.config.pooling} pooling, "
-        f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}"
+        + (f"a bag of 1- to {model.config.ngrams}-grams ({model.config.ngram_buckets:,} buckets x "
+           f"{model.config.ngram_dim}), " if model.config.ngrams else "")
+        + f"{sum(p.numel() for p in model.parameters()):,} parameters; device {device}"
         + (f" x {world.world_size} processes" if world.world_size > 1 else ""))
     optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
     total_steps = len(train_loader) * config.epochs
