@@ -119,47 +119,12 @@ def validation_loss(language_model: LanguageModel, encoded: EncodedSplit, batch_
     return loss_sum / max(count, 1)
 
 
-def pretrain_epoch(trained, language_model: LanguageModel, loader, optimizer, scheduler, scaler, watch: LossWatch,
-                   config, device, epoch: int, show_progress: bool, done: int = 0, totals=None, after_step=None):
-    """One pass over the texts from batch `done` on (a resumed epoch), with the running `totals` (loss sum, tokens)
-    of the batches before it. Returns the mean loss per predicted token, [(fraction of the epoch, loss)] every
-    twentieth of it, and the tokens read. after_step(steps done, totals) runs after every step (checkpoints, Ctrl-C)."""
-    language_model.train()
-    loader.batch_sampler.set_epoch(epoch, skip=done)
-    directions = language_model.classifier.num_directions
-    totals = list(totals or [0.0, 0])
-    loss_sum = torch.tensor(totals[0], dtype=torch.float64, device=device)  # stays on the device: no syncs
-    every, curve, since, read = max(1, len(loader) // 20), [], [loss_sum.clone(), totals[1]], 0
-    bar = tqdm(desc=f"pre-training epoch {epoch}", unit="tok", unit_scale=True, leave=False, dynamic_ncols=True,
-               disable=not show_progress)
-    for step, batch in enumerate(loader, start=done + 1):
-        tokens = predicted_tokens(batch["lengths"], directions)
-        if tokens:
-            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
-                loss = trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
-            train_step(loss, language_model, optimizer, scheduler, scaler, config.clip, watch,
-                       {"stage": "pre-training epoch", "epoch": epoch, "step": step, "steps": len(loader),
-                        "lengths": batch["lengths"]})
-            loss_sum += loss.detach() * tokens
-            totals[1] += tokens
-        read += int(batch["lengths"].sum())
-        bar.update(int(batch["lengths"].sum()))
-        if step % every == 0 or step == len(loader):
-            curve.append((step / len(loader), (loss_sum - since[0]).item() / max(totals[1] - since[1], 1)))
-            since = [loss_sum.clone(), totals[1]]
-        if after_step:
-            totals[0] = loss_sum  # a tensor until a checkpoint needs its value
-            after_step(step, totals)
-    bar.close()
-    watch.check_weights(language_model)
-    return loss_sum.item() / max(totals[1], 1), curve, read
-
-
 class Pretraining:
     """The language model, its optimiser and schedule, and its resumable state in OUTPUT/last/pretrain_state.
     safetensors: saved at every epoch's end, every --checkpoint-every seconds and on Ctrl-C."""
 
     def __init__(self, classifier: RNNClassifier, texts: EncodedSplit, config, device, world, output: Path):
+        self.config, self.device = config, device
         self.language_model = LanguageModel(classifier).to(device)
         self.trained = self.language_model
         if world.world_size > 1:
@@ -182,6 +147,40 @@ class Pretraining:
     def resume(self, directory: Path) -> None:
         self.state = checkpoint.load_training_state(directory, self.language_model, self.optimizer, self.scheduler,
                                                     self.scaler, state_file=checkpoint.PRETRAIN_STATE_FILE)
+
+    def run_epoch(self, epoch: int, show_progress: bool, after_step) -> tuple[float, list, int]:
+        """One pass over the texts, from where a checkpoint within this epoch left off (the state's step and running
+        totals of loss and tokens). Returns the mean loss per predicted token, [(fraction of the epoch, loss)] every
+        twentieth of it, and the tokens read. after_step(steps done, totals) runs after every step."""
+        config, device, loader = self.config, self.device, self.loader
+        self.language_model.train()
+        done, totals = self.state.pop("step", 0), list(self.state.pop("epoch_totals", None) or [0.0, 0])
+        loader.batch_sampler.set_epoch(epoch, skip=done)
+        directions = self.language_model.classifier.num_directions
+        loss_sum = torch.tensor(totals[0], dtype=torch.float64, device=device)  # stays on the device: no syncs
+        every, curve, since, read = max(1, len(loader) // 20), [], [loss_sum.clone(), totals[1]], 0
+        bar = tqdm(desc=f"pre-training epoch {epoch}", unit="tok", unit_scale=True, leave=False, dynamic_ncols=True,
+                   disable=not show_progress)
+        for step, batch in enumerate(loader, start=done + 1):
+            tokens = predicted_tokens(batch["lengths"], directions)
+            if tokens:
+                with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
+                    loss = self.trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
+                train_step(loss, self.language_model, self.optimizer, self.scheduler, self.scaler, config.clip,
+                           self.watch, {"stage": "pre-training epoch", "epoch": epoch, "step": step,
+                                        "steps": len(loader), "lengths": batch["lengths"]})
+                loss_sum += loss.detach() * tokens
+                totals[1] += tokens
+            read += int(batch["lengths"].sum())
+            bar.update(int(batch["lengths"].sum()))
+            if step % every == 0 or step == len(loader):
+                curve.append((step / len(loader), (loss_sum - since[0]).item() / max(totals[1] - since[1], 1)))
+                since = [loss_sum.clone(), totals[1]]
+            totals[0] = loss_sum  # a tensor until a checkpoint needs its value
+            after_step(step, totals)
+        bar.close()
+        self.watch.check_weights(self.language_model)
+        return loss_sum.item() / max(totals[1], 1), curve, read
 
 
 def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedSplit, config, device, world, log,
@@ -208,10 +207,7 @@ def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedS
         for epoch in range(state["epoch"] + 1, config.pretrain_epochs + 1):
             started = time.time()
             try:
-                train_loss, curve, read = pretrain_epoch(run.trained, run.language_model, run.loader, run.optimizer,
-                                                   run.scheduler, run.scaler, run.watch, config, device, epoch,
-                                                   show_progress, state.pop("step", 0), state.pop("epoch_totals", None),
-                                                         after_step)
+                train_loss, curve, read = run.run_epoch(epoch, show_progress, after_step)
             except NonFiniteLossError as error:
                 raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
             valid_loss = validation_loss(run.language_model, valid_set, config.batch_size * 4, device, config.amp)
