@@ -40,3 +40,15 @@ def test_collate_pads_and_keeps_lengths_on_the_cpu():
     assert batch["ids"].tolist() == [[4, 5, 6], [7, 0, 0]]
     assert batch["lengths"].tolist() == [3, 1] and batch["lengths"].device.type == "cpu"
     assert batch["labels"].tolist() == [1, 0]
+
+
+def test_texts_only_joins_corpora_text_by_text_without_labels():
+    import numpy as np
+
+    from textrnn.batching import EncodedSplit
+
+    first = EncodedSplit(np.array([9, 2, 3, 4, 5, 6], dtype=np.int32)[1:], np.array([0, 3, 5]), np.array([1, 0]))
+    second = EncodedSplit(np.array([7, 8, 9], dtype=np.int32), np.array([0, 1, 3]), np.array([[1.0], [0.0]]))
+    joined = first.texts_only(second)
+    assert [joined[i][0].tolist() for i in range(len(joined))] == [[2, 3, 4], [5, 6], [7], [8, 9]]
+    assert joined.labels.tolist() == [0, 0, 0, 0]

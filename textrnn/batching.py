@@ -30,10 +30,8 @@ class EncodedSplit(torch.utils.data.Dataset):
     def texts_only(self, *others: "EncodedSplit") -> "EncodedSplit":
         """These texts followed by the others', labels all 0: a corpus for pre-training, which reads no label."""
         parts = [self, *others]
-        offsets = np.concatenate([[0]] + [part.offsets[1:] - part.offsets[0] + start for part, start in
-                                          zip(parts, np.cumsum([0] + [part.offsets[-1] - part.offsets[0]
-                                                                      for part in parts[:-1]]))])
         ids = np.concatenate([part.ids[part.offsets[0] : part.offsets[-1]] for part in parts])
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate([part.lengths for part in parts]))])
         return EncodedSplit(ids, offsets.astype(np.int64), np.zeros(len(offsets) - 1, dtype=np.int64))
 
 

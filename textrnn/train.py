@@ -356,7 +356,7 @@ def _train(config: TrainConfig, given: set[str], world: Distributed, device: tor
         except TrainingStopped:
             log(f"stopped during pre-training; the checkpoint is in {output / 'last'}. Continue with:\n"
                 f"    textrnn train --resume --output {output}")
-            return {"output": str(output), "best_epoch": 0, "epochs_run": 0, "interrupted": True,
+            return {"output": str(output), "best_epoch": 0, "best_valid": None, "epochs_run": 0, "interrupted": True,
                     "seconds": time.time() - started}
         if world.is_main:
             record_pretraining(output, history, len(corpus), unlabeled)
