@@ -3,7 +3,7 @@
 import json
 import random
 
-from conftest import TINY_MODEL, write_csv
+from helpers import TINY_MODEL, write_csv
 
 from textrnn.cli import main
 

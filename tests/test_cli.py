@@ -4,7 +4,7 @@ import io
 import json
 
 import pytest
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 
 import textrnn
 from textrnn.cli import main

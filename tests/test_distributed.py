@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 
 
 def test_two_process_training_with_torchrun(sentiment_files, tmp_path):

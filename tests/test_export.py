@@ -8,7 +8,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from conftest import make_texts
+from helpers import make_texts
 from test_checkpoint import plant_code
 
 import textrnn

@@ -4,7 +4,7 @@ import json
 import random
 
 import pytest
-from conftest import TINY_MODEL, write_csv
+from helpers import TINY_MODEL, write_csv
 
 import textrnn
 from textrnn.cli import main

@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import TINY_MODEL, write_csv
+from helpers import TINY_MODEL, write_csv
 from datasets import ClassLabel, Dataset, DatasetDict, Features, Sequence, Value
 
 import textrnn

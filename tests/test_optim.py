@@ -12,7 +12,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 
 import textrnn.optim
 from textrnn.cli import main

@@ -71,7 +71,7 @@ def test_language_model_learns_a_repeating_corpus():
 def test_train_with_pretraining_in_mixed_precision_writes_its_metrics(sentiment_files, tmp_path):
     import json
 
-    from conftest import TINY_MODEL
+    from helpers import TINY_MODEL
 
     from textrnn.cli import main
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from conftest import TINY_MODEL
+from helpers import TINY_MODEL
 
 import textrnn.checkpoint
 from textrnn.checkpoint import STATE_FILE, read_safetensors

@@ -16,7 +16,7 @@ import httpx  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import TypeAdapter  # noqa: E402
 
-from conftest import make_texts  # noqa: E402
+from helpers import make_texts  # noqa: E402
 from serve_process import get_text, post_json, running_server  # noqa: E402
 from textrnn.explain import explain  # noqa: E402
 from textrnn.inference import classify_text, load  # noqa: E402

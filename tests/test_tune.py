@@ -10,7 +10,7 @@ import signal
 
 import optuna
 import pytest
-from conftest import make_texts, write_csv
+from helpers import make_texts, write_csv
 from optuna.trial import TrialState
 
 import textrnn.tune

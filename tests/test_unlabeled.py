@@ -4,7 +4,7 @@ import json
 import signal
 
 import pytest
-from conftest import TINY_MODEL, make_texts
+from helpers import TINY_MODEL, make_texts
 from datasets import ClassLabel, Dataset, Features, Value
 
 import textrnn.checkpoint
