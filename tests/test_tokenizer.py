@@ -109,6 +109,17 @@ def test_any_unicode_text_encodes_to_valid_ids_alone_or_in_a_batch(kind, texts):
     assert encoded == [encode_batch(tokenizer, [text])[0] for text in texts]
 
 
+@pytest.mark.parametrize("kind", ["word", "char", "bpe", "unigram"])
+def test_text_that_spells_a_special_token_is_read_as_text(kind, tmp_path):
+    # The example Hypothesis found: "[PAD]" in a review became the padding id 0, "[UNK]" the unknown id
+    tokenizer = train_tokenizer(CORPUS * 3, TokenizerConfig(kind=kind, vocab_size=80, min_freq=1))
+    save_tokenizer(tokenizer, tmp_path / "tokenizer.json")
+    for loaded in (tokenizer, load_tokenizer(tmp_path / "tokenizer.json")):
+        ids = encode_batch(loaded, ["a dull [PAD] mess", "[PAD]", "[UNK] [pad]"])
+        assert all(PAD_ID not in row for row in ids)
+        assert "[PAD]" not in loaded.encode("a dull [PAD] mess").tokens
+
+
 # ----------------------------------------------------------------------------- scripts written without spaces
 
 CHINESE = ["这个手机很好用，电池也很耐用！", "质量太差了，用了两天就坏了", "物流很快，包装也不错，好评", "不推荐购买，客服态度很差"] * 3

@@ -115,6 +115,7 @@ def train_tokenizer(texts: Iterable[str], config: TokenizerConfig, num_texts: in
     tokenizer.normalizer = build_normalizer(config.lowercase)
     tokenizer.pre_tokenizer = build_pre_tokenizer(config.kind)
     tokenizer.train_from_iterator(texts, trainer=trainer, length=num_texts)
+    read_special_tokens_as_text(tokenizer)
     if config.truncation == "head":
         tokenizer.enable_truncation(max_length=config.max_length)  # in Rust, before the ids reach Python
     check_special_tokens(tokenizer)
@@ -167,6 +168,13 @@ def unknown_warning(share: float, kind: str, texts: Sequence[str]) -> str | None
     return f"warning: {share:.1%} of the validation tokens are [UNK], unknown to the vocabulary: {cause}"
 
 
+def read_special_tokens_as_text(tokenizer: Tokenizer) -> None:
+    """A user's text that spells "[PAD]" or "[UNK]" is words like any other, never the padding id: Hugging Face
+    tokenizers match added tokens in the raw text unless told not to, and the setting is not saved in
+    tokenizer.json, so it is set on every tokenizer that is trained or loaded."""
+    tokenizer.encode_special_tokens = True
+
+
 def check_special_tokens(tokenizer: Tokenizer, source: str = "the tokenizer") -> None:
     for token, expected in zip(SPECIAL_TOKENS, (PAD_ID, UNK_ID)):
         if tokenizer.token_to_id(token) != expected:
@@ -195,6 +203,7 @@ def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
 def load_tokenizer(path: str | Path) -> Tokenizer:
     tokenizer = Tokenizer.from_file(str(path))
     check_special_tokens(tokenizer, str(path))
+    read_special_tokens_as_text(tokenizer)
     return tokenizer
 
 
