@@ -46,22 +46,20 @@ import statistics
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from textrnn.cli import main as textrnn_main
+from textrnn.training.config import TrainConfig
+from textrnn.data import load_splits, prepare_data, quiet_datasets
+from textrnn.metrics import multi_label_metrics, predict, tune_thresholds
+from textrnn.tokenizer import choose_kind
+
+from common import data_flags, produced_by, read_jsonl, replace_block, today
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from textrnn.cli import main as textrnn_main  # noqa: E402
-from textrnn.config import TrainConfig  # noqa: E402
-from textrnn.data import load_splits, prepare_data, quiet_datasets  # noqa: E402
-from textrnn.multilabel import multi_hot, multi_label_metrics, predict, tune_thresholds  # noqa: E402
-from textrnn.tokenizer import choose_kind  # noqa: E402
-from markdown_block import replace_block  # noqa: E402  (beside this script)
-
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 RUN_LOG = ROOT / "docs" / "results" / "accuracy_runs.jsonl"
 BASELINE_LOG = ROOT / "docs" / "results" / "baselines.jsonl"
@@ -85,10 +83,7 @@ def written_with_spaces(texts) -> bool:
 
 def label_targets(data) -> tuple:
     """Train, validation and test labels: class ids, or multi-hot rows for multi-label data."""
-    splits = (data.train, data.validation, data.test)
-    if data.problem_type == "multi":
-        return tuple(multi_hot(split["label"], len(data.label_names)) for split in splits)
-    return tuple(np.asarray(split["label"]) for split in splits)
+    return tuple(data.task.label_array(split["label"]) for split in (data.train, data.validation, data.test))
 
 
 def multi_label_scores(targets: np.ndarray, probs: np.ndarray, thresholds, label_names) -> dict:
@@ -231,22 +226,6 @@ def fasttext_baseline(data, threads: int = 2, seed: int = 0, autotune_seconds: i
             "seconds": time.time() - started, "accuracy": float((test_probs.argmax(1) == test_y).mean())}
 
 
-def split_files(folder: Path) -> dict[str, Path]:
-    """A data set folder's files by split name (train.parquet -> train)."""
-    return {path.name.split(".")[0]: path for path in sorted(folder.iterdir()) if path.is_file()}
-
-
-def data_flags(root: Path, name: str) -> list[str]:
-    """textrnn's data flags for NAME or NAME:LABEL_COLUMN: the folder, or with no test split, train and its
-    validation file as the test."""
-    folder, _, label_column = name.partition(":")
-    files = split_files(root / folder)
-    label = ["--label-column", label_column] if label_column else []
-    if "test" in files or "validation" not in files:
-        return ["--dataset", str(root / folder), *label]
-    return ["--train-file", str(files["train"]), "--test-file", str(files["validation"]), *label]
-
-
 def quick_copy(data, folder: Path) -> Path:
     """2,000 training, 500 validation and 1,000 test texts of `data` as parquet files: a smoke test's data."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -313,7 +292,7 @@ def textrnn_cells(row: dict, metric: str) -> str:
 def write_results(rows: list[dict], path: Path, command: str) -> None:
     multi = [row for row in rows if is_multi_label(row)]
     single = [row for row in rows if not is_multi_label(row)]
-    lines = [f"Produced by `{command}` on {date.today().isoformat()}, device: {device_name()}, "
+    lines = [f"{produced_by(command)}, device: {device_name()}, "
              f"PyTorch {torch.__version__}.", "",
              "| data (test split) | seeds | textrnn accuracy % (mean ± sd) | per seed | textrnn time per run | "
              "TF-IDF + LR accuracy % | fastText bigrams accuracy % (tuned settings) | preset, tokenizer |",
@@ -372,10 +351,6 @@ def describe_settings(row: dict) -> str:
         return "—"
     run = row["runs"][0]
     return f"{run['preset']}, {run.get('tokenizer') or 'word'}"
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def latest_baselines() -> dict[tuple[str, str], dict]:
@@ -441,7 +416,7 @@ def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
     if not args.quick:
         with open(BASELINE_LOG, "a") as handle:
             for method, result in results.items():
-                handle.write(json.dumps({"dataset": name, "method": method, "date": date.today().isoformat(),
+                handle.write(json.dumps({"dataset": name, "method": method, "date": today(),
                                          "command": command, **result}) + "\n")
     return results
 
@@ -496,7 +471,7 @@ def main(argv=None) -> int:
             runs.append(run)
             if not args.quick:
                 with open(RUN_LOG, "a") as handle:
-                    handle.write(json.dumps({"dataset": name, "seed": seed, "date": date.today().isoformat(),
+                    handle.write(json.dumps({"dataset": name, "seed": seed, "date": today(),
                                              "device": device_name(), **run, "baseline": baselines.get("tfidf"),
                                              "fasttext": baselines.get("fasttext")}) + "\n")
         rows.append(table_row(name, root, runs, {**latest_baselines(), **{(name, m): r for m, r in baselines.items()}}))

@@ -4,11 +4,11 @@
     .venv/bin/python scripts/benchmark_amp.py --quick    # 300 reviews; writes nothing
 
 On the CPU `--amp` is bfloat16 autocast. PyTorch's CPU RNN kernels (oneDNN) have bfloat16 LSTM primitives
-only where the CPU has AVX-512 or AMX; elsewhere textrnn's probe (textrnn.optim.cpu_autocast_works) finds
+only where the CPU has AVX-512 or AMX; elsewhere textrnn's probe (textrnn.training.optim.cpu_autocast_works) finds
 that out and the run trains in float32. Each setting runs in a process of its own, since oneDNN reads
 ONEDNN_MAX_CPU_ISA when it starts: natively, and with ONEDNN_MAX_CPU_ISA=AVX2, which makes this CPU's
 kernels behave as on one without AVX-512. Every process times one pass of textrnn's own training loop
-(train.run_epoch) over the same IMDB training reviews with the `document` preset's model (BiLSTM 300/128,
+(textrnn.training.loop.FineTuning.train_epoch) over the same IMDB training reviews with the `document` preset's model (BiLSTM 300/128,
 512 tokens, batch 32), after a warm-up pass over a few batches.
 """
 
@@ -17,27 +17,25 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import torch
 
+from textrnn.training.config import TrainConfig
+from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets
+from textrnn.model import RNNClassifier
+from textrnn.training.distributed import Distributed
+from textrnn.training.loop import FineTuning
+from textrnn.training.optim import use_amp
+from textrnn.training.rundir import StopRequest
+from textrnn.tokenizer import train_tokenizer
+
+from common import describe_machine, produced_by, publish
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import publish  # noqa: E402
-
-from textrnn.batching import make_loader  # noqa: E402
-from textrnn.config import TrainConfig  # noqa: E402
-from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets  # noqa: E402
-from textrnn.model import RNNClassifier  # noqa: E402
-from textrnn.optim import LossWatch, make_optimizer, use_amp, warmup_cosine  # noqa: E402
-from textrnn.tokenizer import train_tokenizer  # noqa: E402
-from textrnn.train import run_epoch  # noqa: E402
-
 SETTINGS = {"native": {}, "AVX2": {"ONEDNN_MAX_CPU_ISA": "AVX2"}}
 CPU_FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16")
 
@@ -51,23 +49,21 @@ def cpu_flags() -> str:
     return ", ".join(flag for flag in CPU_FLAGS if flag in flags) or "none of " + ", ".join(CPU_FLAGS)
 
 
-def time_training(config: TrainConfig, train_set, vocab_size: int, num_classes: int, amp: bool) -> dict:
-    """One timed pass of textrnn's training loop, after a warm-up over 5 batches."""
+def time_training(config: TrainConfig, train_set, vocab_size: int, task, amp: bool) -> dict:
+    """One timed pass of textrnn's training loop, after a warm-up over the last 5 batches of an epoch."""
     torch.manual_seed(config.seed)
-    model = RNNClassifier(config.model_config(vocab_size, num_classes))
+    model = RNNClassifier(config.model_config(vocab_size, len(task.labels)))
     device = torch.device("cpu")
     notes = []
-    config = replace(config, amp=use_amp(amp, device, model.config, notes.append))
-    loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed)
-    optimizer = make_optimizer(model.parameters(), config.lr, config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(2 * len(loader), 0))
-    scaler = torch.amp.GradScaler("cpu", enabled=False)  # bfloat16 needs no loss scaling
-    warm_up = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed + 1)
-    run_epoch(model, warm_up, optimizer, scheduler, scaler, device, config, False, 0, LossWatch(),
-              done=len(warm_up) - 5)
-    started = time.perf_counter()
-    loss, _ = run_epoch(model, loader, optimizer, scheduler, scaler, device, config, False, 1, LossWatch())
-    seconds = time.perf_counter() - started
+    config = replace(config, amp=use_amp(amp, device, model.config, notes.append), epochs=2, warmup=0.0,
+                     checkpoint_every=0.0, progress=False)
+    with tempfile.TemporaryDirectory() as output, StopRequest(enabled=False) as stop:
+        loop = FineTuning(model, task, train_set, train_set, config, device, Distributed(), Path(output))
+        loop.state["step"] = len(loop.train_loader) - 5
+        loop.train_epoch(model, 0, stop)
+        started = time.perf_counter()
+        loss, _ = loop.train_epoch(model, 1, stop)
+        seconds = time.perf_counter() - started
     return {"asked": amp, "ran": "bfloat16" if config.amp else "float32", "seconds": seconds,
             "tokens_per_s": float(train_set.lengths.sum()) / seconds, "train_loss": loss, "note": " ".join(notes)}
 
@@ -80,8 +76,8 @@ def child(args) -> None:
     train_split = data.train.shuffle(seed=0).select(range(args.texts))
     config = TrainConfig(preset="document").resolve(train_split["text"])
     tokenizer = train_tokenizer(train_split["text"], config.tokenizer_config(), num_texts=len(train_split))
-    train_set = encode_split(train_split, tokenizer, config.tokenizer_config())
-    runs = [time_training(config, train_set, tokenizer.get_vocab_size(), len(data.label_names), amp)
+    train_set = encode_split(train_split, tokenizer, config.tokenizer_config(), data.task)
+    runs = [time_training(config, train_set, tokenizer.get_vocab_size(), data.task, amp)
             for amp in (False, True)]
     print(json.dumps({"machine": describe_machine(torch.device("cpu")), "cpu_flags": cpu_flags(), "texts": args.texts,
                       "tokens": int(train_set.lengths.sum()), "runs": runs}))
@@ -124,7 +120,7 @@ def main(argv=None) -> int:
     command = "python scripts/benchmark_amp.py" + (f" --texts {args.texts}" if args.texts != 2000 else "")
     notes = sorted({run["note"] for result in results.values() for run in result["runs"] if run["note"]})
     lines = [
-        f"Produced by `{command}` on {date.today().isoformat()}.", "",
+        f"{produced_by(command)}.", "",
         f"- Machine: {native['machine']}; CPU flags: {native['cpu_flags']}.",
         f"- Data: {native['texts']:,} IMDB training reviews ({native['tokens']:,} tokens after truncation), the "
         "`document` preset's model (BiLSTM 300/128, 512 tokens, batch 32), one pass of textrnn's training loop.",

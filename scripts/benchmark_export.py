@@ -20,25 +20,20 @@ import argparse
 import sys
 import tempfile
 import time
-from datetime import date
 from pathlib import Path
 
 import numpy as np
 import torch
+import onnxruntime  # after torch, in the order this script always loaded them
+
+import textrnn
+from textrnn.checkpoint import ONNX_FILE, WEIGHTS_FILE
+from textrnn.data import load_splits, prepare_split, quiet_datasets
+from textrnn.export import export_model
+
+from common import describe_machine, latencies, produced_by, publish
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import publish  # noqa: E402
-
-import onnxruntime  # noqa: E402
-
-import textrnn  # noqa: E402
-from textrnn.checkpoint import ONNX_FILE, WEIGHTS_FILE  # noqa: E402
-from textrnn.data import load_splits, prepare_split, quiet_datasets  # noqa: E402
-from textrnn.export import export_model  # noqa: E402
-
 BACKENDS = ("PyTorch", "ORT float32", "ORT int8")
 SENTENCE = "a gorgeous, witty, seductive movie."
 
@@ -61,14 +56,9 @@ def labelled_texts(data: str, split: str, labels: list[str], limit: int | None) 
 
 
 def latency_ms(classifier, calls: int) -> tuple[float, float]:
-    for _ in range(50):
-        textrnn.classify_text(SENTENCE, classifier)
-    times = []
-    for _ in range(calls):
-        started = time.perf_counter()
-        textrnn.classify_text(SENTENCE, classifier)
-        times.append(time.perf_counter() - started)
-    return float(np.percentile(times, 50) * 1e3), float(np.percentile(times, 99) * 1e3)
+    """(p50, p99) in ms of `calls` calls of classify_text on SENTENCE, after 50 untimed ones."""
+    latency = latencies(lambda: textrnn.classify_text(SENTENCE, classifier), warmup=50, repeats=calls)
+    return latency["p50_ms"], latency["p99_ms"]
 
 
 def throughput(models: dict, texts: list[str], rounds: int) -> tuple[dict, dict]:
@@ -162,7 +152,7 @@ def main(argv=None) -> int:
                f" --limit {args.limit} --rounds {args.rounds} --calls {args.calls}"
                + (f" --threads {args.threads}" if args.threads else ""))
     lines = [
-        f"Produced by `{command}` on {date.today().isoformat()}.", "",
+        f"{produced_by(command)}.", "",
         f"- Machine: {describe_machine(torch.device('cpu'))}; onnxruntime {onnxruntime.__version__} with as many "
         "threads as PyTorch. The CPU was shared with other processes while this ran: timings are noisy, "
         "throughput is the fastest of the passes.",

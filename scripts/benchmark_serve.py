@@ -22,18 +22,14 @@ import subprocess
 import sys
 import time
 import urllib.request
-from datetime import date
 from pathlib import Path
 
-import numpy as np
 import pyarrow.parquet as pq
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import describe_machine, percentiles_ms, produced_by, publish
 
-from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import publish  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # Two servers without batching: a forward pass per request in FastAPI's way (a thread each, running at once), and
 # the batching worker held to one request at a time (--max-batch-size 1); the goal is held against the faster.
@@ -97,9 +93,8 @@ async def load(port: int, bodies: list[bytes], clients: int, requests: int, seco
     started = time.perf_counter()
     await asyncio.gather(*(client(number) for number in range(clients)))
     wall = time.perf_counter() - started
-    ms = np.array(latencies) * 1000
     return {"clients": clients, "requests": len(latencies), "seconds": wall, "per_second": len(latencies) / wall,
-            "p50_ms": float(np.percentile(ms, 50)), "p99_ms": float(np.percentile(ms, 99))}
+            **percentiles_ms(latencies)}
 
 
 def measure(model: str, bodies: list[bytes], requests: int, seconds: float, repeats: int) -> dict:
@@ -164,7 +159,7 @@ def main(argv=None) -> int:
     command = f"python scripts/benchmark_serve.py --model {args.model}" + \
         (f" --requests {args.requests}" if args.requests != 2000 else "")
     lines = [
-        f"Produced by `{command}` on {date.today().isoformat()}.", "",
+        f"{produced_by(command)}.", "",
         f"- Machine: {describe_machine(torch.device('cpu'))}; the server and the clients share its "
         f"{os.cpu_count()} cores (with whatever else runs on them).",
         f"- Model: `{args.model}` ({describe_model(args.model)}); "

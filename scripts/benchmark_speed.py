@@ -14,13 +14,11 @@ the table shows both test accuracies after that epoch, so no speed is bought wit
 
 import argparse
 import json
-import platform
 import re
 import sys
 import time
 from collections import Counter
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -29,16 +27,15 @@ from tokenizers import Tokenizer
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
+from textrnn import classify_text, load
+from textrnn.training.config import TrainConfig
+from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets
+from textrnn.tokenizer import encode_batch, train_tokenizer
+from textrnn.training.train import train
+
+from common import describe_machine, latencies, produced_by, publish
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from textrnn import classify_text, load  # noqa: E402
-from textrnn.config import TrainConfig  # noqa: E402
-from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets  # noqa: E402
-from textrnn.tokenizer import encode_batch, train_tokenizer  # noqa: E402
-from textrnn.train import train  # noqa: E402
-from markdown_block import publish  # noqa: E402  (beside this script)
-
 SHORT_SENTENCE = "a gorgeous, witty and moving film"
 
 # ----------------------------------------------------------------------------- the reference pipeline
@@ -144,18 +141,6 @@ def run_reference(data, config: TrainConfig, device) -> dict:
 # ----------------------------------------------------------------------------- textrnn
 
 
-def latencies(call, warmup: int = 50, repeats: int = 1000) -> dict:
-    for _ in range(warmup):
-        call()
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - started)
-    times_ms = np.asarray(times) * 1000
-    return {"p50_ms": float(np.percentile(times_ms, 50)), "p99_ms": float(np.percentile(times_ms, 99))}
-
-
 def measure_encoding(data, config: TrainConfig) -> dict:
     """textrnn's tokenizer: learning the vocabulary, encoding the training texts, and reading them cached."""
     started = time.perf_counter()
@@ -166,9 +151,9 @@ def measure_encoding(data, config: TrainConfig) -> dict:
     untruncated = Tokenizer.from_str(tokenizer.to_str())  # tokens read before truncation: the rate's unit
     untruncated.no_truncation()
     result["raw_tokens"] = sum(len(e.ids) for e in untruncated.encode_batch_fast(data.train["text"]))
-    encode_split(data.train, tokenizer, config.tokenizer_config())  # fills the datasets cache if it is empty
+    encode_split(data.train, tokenizer, config.tokenizer_config(), data.task)  # fills the datasets cache if it is empty
     started = time.perf_counter()
-    encode_split(data.train, tokenizer, config.tokenizer_config())
+    encode_split(data.train, tokenizer, config.tokenizer_config(), data.task)
     result["cached_encode_s"] = time.perf_counter() - started
     return result
 
@@ -201,17 +186,6 @@ def epoch_floor(lengths: np.ndarray, batch_size: int, embedding_dim: int, hidden
     ordered = np.sort(lengths)  # bucketed batches hold similar lengths: each costs its longest text's steps
     steps = sum(int(ordered[min(i + batch_size, len(ordered)) - 1]) for i in range(0, len(ordered), batch_size))
     return {"flops": flops, "sequential_steps": 2 * steps}  # the backward pass walks every step again
-
-
-def describe_machine(device: torch.device) -> str:
-    cpu = platform.processor() or "unknown CPU"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    described = f"{cpu}, {torch.get_num_threads()} threads; PyTorch {torch.__version__}, Python {platform.python_version()}"
-    return described + (f"; {torch.cuda.get_device_name(device)}" if device.type == "cuda" else "")
 
 
 # ----------------------------------------------------------------------------- the table
@@ -302,7 +276,7 @@ def main(argv=None) -> int:
     floor_256 = epoch_floor(lengths, config.batch_size, 256, 256)
     command = "python scripts/benchmark_speed.py" + (f" --device {args.device}" if args.device != "cpu" else "")
     lines = [
-        f"Produced by `{command}` on {date.today().isoformat()}.", "",
+        f"{produced_by(command)}.", "",
         f"- Machine: {describe_machine(device)}.",
         f"- Data: IMDB, {len(data.train):,} training reviews (textrnn's split of the 25,000; the other "
         f"{len(data.validation):,} are the validation pass), {len(data.test):,} test reviews.",

@@ -15,21 +15,18 @@ import argparse
 import re
 import sys
 import time
-from datetime import date
 from pathlib import Path
 
 import datasets
 import torch
 from tokenizers import Regex, Tokenizer, normalizers, pre_tokenizers
 
+from textrnn.training.config import TrainConfig
+from textrnn.tokenizer import UNK_ID, encode_batch, train_tokenizer
+
+from common import describe_machine, produced_by, publish
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from textrnn.config import TrainConfig  # noqa: E402
-from textrnn.tokenizer import UNK_ID, encode_batch, train_tokenizer  # noqa: E402
-from benchmark_speed import describe_machine  # noqa: E402  (beside this script)
-from markdown_block import publish  # noqa: E402
-
 LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 WORD = re.compile(r"\w+|[^\w\s]+")  # the same split as the `Whitespace` pre-tokenizer
 REPEATS = 3
@@ -115,7 +112,7 @@ def main(argv=None) -> int:
     texts = train.shuffle(seed=0).select(range(2000))["text"] if args.quick else train["text"]
     config = TrainConfig(dataset=args.data).resolve(texts)
     rows = profile(texts, config)
-    lines = [f"Produced by `python scripts/benchmark_tokenizer.py` on {date.today().isoformat()}: "
+    lines = [f"{produced_by('python scripts/benchmark_tokenizer.py')}: "
              f"{describe_machine(torch.device('cpu'))}; the {len(texts):,} IMDB training reviews, vocabulary "
              f"{config.vocab_size:,} (preset `{config.preset}`), fastest of {REPEATS} runs each.", "",
              *table(rows, len(texts))]

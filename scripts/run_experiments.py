@@ -22,10 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "scripts"))
+from common import data_flags, read_jsonl
 
-from benchmark_accuracy import data_flags  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # (data set, flags, seeds): IMDB's candidates for issue 15 (the n-gram bag; pre-training on the unlabelled split)
 PLANS = {
@@ -70,8 +69,7 @@ def read_json(path: Path):
 
 def result(run: dict) -> dict:
     model = run["directory"] / "model"
-    history = [json.loads(line) for line in (model / "metrics.jsonl").read_text().splitlines()] \
-        if (model / "metrics.jsonl").is_file() else []
+    history = read_jsonl(model / "metrics.jsonl")
     trained = read_json(model / "train_config.json") or {}
     metric = trained.get("metric", "accuracy")
     key = "valid_macro_f1" if metric == "macro_f1" else "valid_accuracy"

@@ -2,7 +2,6 @@
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,14 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark_accurac
 
 @pytest.fixture(scope="module")
 def bench():
-    sys.path.insert(0, str(SCRIPT.parent))  # for markdown_block, which the script imports from beside itself
+    # The script does `from common import ...` (scripts/common.py), which `python scripts/benchmark_accuracy.py`
+    # finds because Python puts the script's folder first on sys.path. Loaded from here it is not, so scripts/
+    # goes on sys.path while the script loads, and comes off again after.
     spec = importlib.util.spec_from_file_location("benchmark_accuracy", SCRIPT)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(SCRIPT.parent))
+        spec.loader.exec_module(module)
     return module
 
 

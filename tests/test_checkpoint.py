@@ -7,16 +7,11 @@ import safetensors.torch
 import torch
 
 from textrnn.batching import collate
-from textrnn.checkpoint import (
-    FORMAT_VERSION,
-    load_model_dir,
-    load_training_state,
-    save_model_dir,
-    save_training_state,
-)
+from textrnn.checkpoint import FORMAT_VERSION, load_model_dir, save_model_dir
 from textrnn.errors import ModelDirError
 from textrnn.model import ModelConfig, RNNClassifier
 from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
+from textrnn.training.checkpoints import load_training_state, save_training_state
 
 TEXTS = ["a fine film", "a poor film", "fine acting", "poor plot and poor acting"]
 

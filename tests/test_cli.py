@@ -123,21 +123,21 @@ def test_word_vectors_from_a_file_are_the_embedding_table_when_training_starts(s
                                                                                monkeypatch):
     import torch
 
-    import textrnn.train
+    import textrnn.training.train
     from textrnn.tokenizer import load_tokenizer
 
     vectors = tmp_path / "vectors.txt"
     rows = {"great": [0.5] * 16, "awful": [-0.25] * 16, "zebra": [1.0] * 16}
     vectors.write_text("".join(f"{word} {' '.join(map(str, values))}\n" for word, values in rows.items()))
     tables = []
-    real_make_optimizer = textrnn.train.make_optimizer
+    real_make_optimizer = textrnn.training.optim.make_optimizer
 
     def make_optimizer_noting_the_table(params, *args, **kwargs):  # called once the model is built, before step 1
         params = list(params)
         tables.append(params[0].detach().clone())  # embedding.weight comes first
         return real_make_optimizer(params, *args, **kwargs)
 
-    monkeypatch.setattr(textrnn.train, "make_optimizer", make_optimizer_noting_the_table)
+    monkeypatch.setattr(textrnn.training.optim, "make_optimizer", make_optimizer_noting_the_table)
     argv = ["train", "--train-file", str(sentiment_files["train"]), "--output", str(tmp_path / "run"),
             "--epochs", "1", "--embeddings", str(vectors), *TINY_MODEL]  # the sentence preset says svd: the file wins
     assert main(argv) == 0

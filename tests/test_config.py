@@ -1,6 +1,6 @@
 import pytest
 
-from textrnn.config import DOCUMENT_WORDS, PARAGRAPH_WORDS, PRESETS, TrainConfig, choose_preset
+from textrnn.training.config import DOCUMENT_WORDS, PARAGRAPH_WORDS, PRESETS, TrainConfig, choose_preset
 
 SHORT_TEXTS = ["a fine film"] * 50
 PARAGRAPHS = [" ".join(["word"] * PARAGRAPH_WORDS)] * 50
@@ -67,9 +67,9 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
     from dataclasses import fields
 
     from textrnn.cli import main
-    from textrnn.config import EMBEDDING_INITS, METRICS, PROBLEM_TYPES, WEIGHTINGS, flag_name
+    from textrnn.training.config import EMBEDDING_INITS, METRICS, PROBLEM_TYPES, WEIGHTINGS, flag_name
     from textrnn.model import CELLS
-    from textrnn.rundir import RESUME_CHANGEABLE
+    from textrnn.training.rundir import RESUME_CHANGEABLE
     from textrnn.tokenizer import KINDS, TRUNCATIONS
 
     actions = {action.dest: action for action in train_parser()._actions}

@@ -113,8 +113,9 @@ def test_an_unreachable_hub_fails_fast_with_a_way_out(monkeypatch):
 
 def test_encode_split_matches_encode_batch():
     tokenizer = train_tokenizer([row["review"] for row in ROWS], TokenizerConfig(min_freq=1))
-    split = prepare_data(DatasetDict({"train": Dataset.from_list(ROWS)})).train
-    encoded = encode_split(split, tokenizer)
+    data = prepare_data(DatasetDict({"train": Dataset.from_list(ROWS)}))
+    split = data.train
+    encoded = encode_split(split, tokenizer, None, data.task)
     expected = encode_batch(tokenizer, split["text"])
     assert len(encoded) == len(split)
     assert [encoded[i][0].tolist() for i in range(len(split))] == expected

@@ -4,7 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from textrnn.evaluate import compute_report, format_report_line, plot_training_curves, write_report
+from textrnn.evaluate import format_report_line, write_report
+from textrnn.figures import plot_training_curves
+from textrnn.metrics import single_label_report as compute_report
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

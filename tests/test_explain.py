@@ -18,7 +18,8 @@ from tokenizers import Tokenizer
 import textrnn
 from textrnn.cli import main
 from textrnn.errors import ConfigError, InputError, InputTypeError
-from textrnn.explain import MAX_OCCLUSION_TOKENS, explain, output_probabilities, render_html, render_html_page
+from textrnn.explain import MAX_OCCLUSION_TOKENS, explain, render_html, render_html_page
+from textrnn.tasks import make_task
 from textrnn.tokenizer import encode_batch
 
 KEYWORD = "zorblax"  # in every positive text and no negative one: it alone decides the label
@@ -43,8 +44,8 @@ def keyword_rows(count: int, seed: int) -> list[tuple[str, str]]:
 
 def train_keyword_model(root, **settings):
     """A tiny model trained on texts where the keyword alone decides the label; returns its directory."""
-    from textrnn.config import TrainConfig
-    from textrnn.train import train
+    from textrnn.training.config import TrainConfig
+    from textrnn.training.train import train
 
     for name, count, seed in (("train", 300, 1), ("test", 60, 2)):
         with open(root / f"{name}.csv", "w", newline="", encoding="utf-8") as handle:
@@ -69,7 +70,7 @@ def model_probability(classifier, ids: list[int], target: int) -> float:
     """p(target) for token ids, straight from the model: the reference the explanations are checked against."""
     with torch.inference_mode():
         logits = classifier.model(torch.tensor([ids]), torch.tensor([len(ids)]))
-    return float(output_probabilities(logits, classifier.config)[0, target])
+    return float(classifier.task.probabilities(logits)[0, target])
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -117,8 +118,8 @@ def test_integrated_gradients_leave_the_shared_model_alone(classifier):
 
 def test_a_multi_label_model_explains_its_sigmoid_probability():
     logits = torch.tensor([[2.0, -1.0, 0.5]])
-    assert torch.allclose(output_probabilities(logits, {"problem_type": "multi"}), torch.sigmoid(logits))
-    assert torch.allclose(output_probabilities(logits, {}), torch.softmax(logits, dim=-1))
+    assert torch.allclose(make_task("multi", "abc").probabilities(logits), torch.sigmoid(logits))
+    assert torch.allclose(make_task("single", "abc").probabilities(logits), torch.softmax(logits, dim=-1))
 
 
 def test_occlusion_is_the_change_when_a_word_is_left_out(classifier):

@@ -13,7 +13,7 @@ import textrnn
 from textrnn.cli import main
 from textrnn.data import prepare_data
 from textrnn.errors import ConfigError, DataError
-from textrnn.multilabel import tune_thresholds
+from textrnn.metrics import tune_thresholds
 
 TOPICS = {"weather": ["sunny", "rain", "storm"], "sport": ["goal", "match", "team"], "politics": ["vote", "senate"]}
 FILLER = "the a of it was and then there some more words here today".split()

@@ -14,10 +14,10 @@ import pytest
 import torch
 from helpers import TINY_MODEL
 
-import textrnn.optim
+import textrnn.training.optim
 from textrnn.cli import main
 from textrnn.model import ModelConfig
-from textrnn.optim import cpu_autocast_works, use_amp
+from textrnn.training.optim import cpu_autocast_works, use_amp
 
 LSTM = ModelConfig(vocab_size=50, num_classes=2, embedding_dim=16, hidden_dim=16)
 
@@ -34,7 +34,7 @@ def test_the_probe_leaves_the_random_stream_alone_and_answers_once_per_process()
 
 @pytest.mark.parametrize("works", [True, False], ids=["bfloat16 kernels", "no bfloat16 kernels"])
 def test_amp_follows_the_probe_on_the_cpu_only(works, monkeypatch):
-    monkeypatch.setattr(textrnn.optim, "cpu_autocast_works", lambda *settings: works)
+    monkeypatch.setattr(textrnn.training.optim, "cpu_autocast_works", lambda *settings: works)
     lines = []
     assert use_amp(True, torch.device("cpu"), LSTM, lines.append) is works
     if works:
@@ -48,7 +48,7 @@ def test_amp_follows_the_probe_on_the_cpu_only(works, monkeypatch):
 
 def test_amp_training_where_the_cpu_cannot_runs_in_float32_and_says_so(sentiment_files, tmp_path, monkeypatch,
                                                                        capsys):
-    monkeypatch.setattr(textrnn.optim, "cpu_autocast_works", lambda *settings: False)
+    monkeypatch.setattr(textrnn.training.optim, "cpu_autocast_works", lambda *settings: False)
     autocasts = []
     real_autocast = torch.autocast
 

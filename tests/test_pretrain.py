@@ -3,8 +3,8 @@ import torch
 
 from textrnn.batching import collate
 from textrnn.model import ModelConfig, RNNClassifier
-from textrnn.config import check_pretrainable
-from textrnn.pretrain import LanguageModel, prediction_pairs
+from textrnn.training.config import check_pretrainable
+from textrnn.training.pretrain import LanguageModel, prediction_pairs
 
 
 def tiny_classifier(**overrides) -> RNNClassifier:
@@ -89,7 +89,7 @@ def test_cooccurrence_vectors_put_words_of_one_topic_together():
     import numpy as np
 
     from textrnn.batching import EncodedSplit
-    from textrnn.pretrain import cooccurrence_vectors
+    from textrnn.training.pretrain import cooccurrence_vectors
 
     rng = np.random.default_rng(0)
     topics = [np.arange(2, 8), np.arange(8, 14)]  # two sets of word ids that never share a text

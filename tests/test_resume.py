@@ -10,7 +10,9 @@ import torch
 from helpers import TINY_MODEL
 
 import textrnn.checkpoint
-from textrnn.checkpoint import STATE_FILE, read_safetensors
+import textrnn.training.checkpoints
+from textrnn.checkpoint import read_safetensors
+from textrnn.training.checkpoints import STATE_FILE
 from textrnn.cli import main
 from textrnn.model import ModelConfig, RNNClassifier
 
@@ -63,10 +65,10 @@ def assert_same_results(run, expected):
 
 KILL_AFTER_STEP = """
 import os, signal, sys
-import textrnn.train
+import textrnn.training.loop
 from textrnn.cli import main
 
-real_step, steps = textrnn.train.train_step, []
+real_step, steps = textrnn.training.loop.train_step, []
 
 def step_then_die(*args, **kwargs):
     real_step(*args, **kwargs)
@@ -74,7 +76,7 @@ def step_then_die(*args, **kwargs):
     if len(steps) == {step}:  # this step's update is applied, its checkpoint not yet written
         os.kill(os.getpid(), signal.SIGKILL)  # no handler runs, nothing is flushed
 
-textrnn.train.train_step = step_then_die
+textrnn.training.loop.train_step = step_then_die
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -98,7 +100,7 @@ def test_a_run_killed_mid_epoch_resumes_to_the_same_result(straight_run, sentime
 def test_ctrl_c_in_the_first_epoch_saves_a_checkpoint_and_says_how_to_resume(
         stop_signal, straight_run, sentiment_files, tmp_path, monkeypatch, capsys):
     output = tmp_path / "stopped"
-    real_save = textrnn.checkpoint.save_training_state
+    real_save = textrnn.training.checkpoints.save_training_state
     saves = []
 
     def save_then_signal(*args, **kwargs):
@@ -107,14 +109,14 @@ def test_ctrl_c_in_the_first_epoch_saves_a_checkpoint_and_says_how_to_resume(
         if len(saves) == 5:  # the user presses Ctrl-C five steps into the first epoch
             signal.raise_signal(stop_signal)
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", save_then_signal)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", save_then_signal)
     assert main([*train_args(sentiment_files, output), *EVERY_STEP]) == 130
     printed = capsys.readouterr().out
     assert f"stopped in epoch 1 after step 5; the checkpoint is in {output / 'last'}" in printed
     assert f"textrnn train --resume --output {output}" in printed
     assert saved_position(output)["step"] == 5 and len(saves) == 5  # nothing was saved after the stop
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", real_save)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", real_save)
     assert main(["train", "--resume", "--output", str(output), "--no-progress"]) == 0
     assert "resumed from" in capsys.readouterr().out
     assert_same_results(output, straight_run)
@@ -122,14 +124,14 @@ def test_ctrl_c_in_the_first_epoch_saves_a_checkpoint_and_says_how_to_resume(
 
 def test_a_second_ctrl_c_stops_at_once_and_keeps_the_checkpoint(sentiment_files, tmp_path, monkeypatch, capsys):
     output = tmp_path / "stopped"
-    real_save = textrnn.checkpoint.save_training_state
+    real_save = textrnn.training.checkpoints.save_training_state
 
     def save_then_two_ctrl_c(*args, **kwargs):
         real_save(*args, **kwargs)
         signal.raise_signal(signal.SIGINT)
         signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", save_then_two_ctrl_c)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", save_then_two_ctrl_c)
     assert main([*train_args(sentiment_files, output), *EVERY_STEP]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert saved_position(output)["step"] == 1
@@ -206,7 +208,7 @@ def test_the_loss_watch_names_the_first_bad_step_even_when_it_reads_losses_late(
     import torch
 
     from textrnn.errors import NonFiniteLossError
-    from textrnn.optim import LossWatch
+    from textrnn.training.optim import LossWatch
 
     def step(number):
         return {"epoch": 2, "step": number, "steps": 9, "lengths": torch.tensor([3, 5])}
@@ -238,7 +240,7 @@ def test_a_weight_average_is_what_gets_validated_and_saved_and_it_survives_a_res
     averaged = ["--average-decay", "0.9"]
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert main([*train_args(sentiment_files, straight), *averaged]) == 0
-    real_save = textrnn.checkpoint.save_training_state
+    real_save = textrnn.training.checkpoints.save_training_state
     saves = []
 
     def save_then_stop(*args, **kwargs):
@@ -247,10 +249,10 @@ def test_a_weight_average_is_what_gets_validated_and_saved_and_it_survives_a_res
         if len(saves) == 5:
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", save_then_stop)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", save_then_stop)
     assert main([*train_args(sentiment_files, stopped), *averaged, *EVERY_STEP]) == 130
     assert saves[-1] is not None and saves[-1].updates == 5
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", real_save)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", real_save)
     assert main(["train", "--resume", "--output", str(stopped), "--no-progress"]) == 0
     assert_same_results(stopped, straight)
     # the saved model holds the average, the training state the raw weights beside it
@@ -261,7 +263,7 @@ def test_a_weight_average_is_what_gets_validated_and_saved_and_it_survives_a_res
 
 
 def test_the_weight_average_follows_the_weights_with_a_growing_decay():
-    from textrnn.optim import WeightAverage
+    from textrnn.training.optim import WeightAverage
 
     layer = torch.nn.Linear(2, 1, bias=False)
     with torch.no_grad():
@@ -322,9 +324,9 @@ def test_resume_accepts_the_original_command_and_the_python_api_refuses_changes_
                                                                                     tmp_path, capsys):
     import shutil
 
-    from textrnn.config import TrainConfig
+    from textrnn.training.config import TrainConfig
     from textrnn.errors import ConfigError
-    from textrnn.train import train
+    from textrnn.training.train import train
 
     run = shutil.copytree(straight_run, tmp_path / "run")
     assert main([*train_args(sentiment_files, run), "--resume"]) == 0  # every flag as saved: nothing to refuse
@@ -334,7 +336,7 @@ def test_resume_accepts_the_original_command_and_the_python_api_refuses_changes_
 
 
 def test_a_run_that_stopped_early_stays_stopped_unless_patience_grows():
-    from textrnn.rundir import stopped_early
+    from textrnn.training.rundir import stopped_early
 
     ended = {"epoch": 5, "best_epoch": 2}
     assert stopped_early(ended, patience=3) and not stopped_early(ended, patience=4)
@@ -343,7 +345,7 @@ def test_a_run_that_stopped_early_stays_stopped_unless_patience_grows():
 
 
 def test_a_stretched_schedule_gives_the_next_step_its_new_learning_rate():
-    from textrnn.optim import follow_schedule, warmup_cosine
+    from textrnn.training.optim import follow_schedule, warmup_cosine
 
     parameter = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.SGD([parameter], lr=1.0)

@@ -13,10 +13,10 @@ import pytest
 from helpers import make_texts, write_csv
 from optuna.trial import TrialState
 
-import textrnn.tune
+import textrnn.training.tune
 from textrnn.cli import main
 from textrnn.errors import ConfigError, DataError, NonFiniteLossError
-from textrnn.tune import SEARCH_SPACE, parse_duration, tune
+from textrnn.training.tune import SEARCH_SPACE, parse_duration, tune
 
 FIXED = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--no-progress", "--device", "cpu"]
 
@@ -77,7 +77,7 @@ def test_tune_writes_the_table_the_best_settings_and_the_plots(tuned):
 
 
 def test_the_first_trial_is_what_train_gives_without_flags(tuned):
-    from textrnn.config import PRESETS
+    from textrnn.training.config import PRESETS
 
     run, out = tuned
     first = stored_trials(run)[0]
@@ -108,7 +108,7 @@ def copy_study(tuned, tmp_path):
 
 def test_ctrl_c_keeps_the_finished_trials_and_the_same_command_continues(tuned, data, tmp_path, monkeypatch):
     run = copy_study(tuned, tmp_path)
-    real_train = textrnn.tune.train
+    real_train = textrnn.training.tune.train
 
     def interrupted_train(config, given, on_epoch, final_evaluation):
         def on_epoch_then_ctrl_c(epoch, row):  # train stops at its next step (or here, at the epoch's end)
@@ -117,14 +117,14 @@ def test_ctrl_c_keeps_the_finished_trials_and_the_same_command_continues(tuned, 
 
         return real_train(config, given, on_epoch_then_ctrl_c, final_evaluation)
 
-    monkeypatch.setattr(textrnn.tune, "train", interrupted_train)
+    monkeypatch.setattr(textrnn.training.tune, "train", interrupted_train)
     argv = ["tune", *data_flags(data), *FIXED, "--trials", "2", "--output", str(run)]
     code, out = run_main(argv)
     assert code == 130
     assert "interrupted" in out and " trial  accuracy" in out and (run / "best_config.json").is_file()
     assert [trial.state for trial in stored_trials(run)] == [TrialState.COMPLETE] * 3 + [TrialState.FAIL]
 
-    monkeypatch.setattr(textrnn.tune, "train", real_train)
+    monkeypatch.setattr(textrnn.training.tune, "train", real_train)
     code, out = run_main(argv[:-4] + ["--trials", "1", "--output", str(run)])
     assert code == 0
     trials = stored_trials(run)
@@ -163,7 +163,7 @@ def test_nan_loss_fails_its_trial_but_a_data_error_stops_the_study(data, tmp_pat
     def failing_train(config, given, on_epoch, final_evaluation):
         raise next(errors)
 
-    monkeypatch.setattr(textrnn.tune, "train", failing_train)
+    monkeypatch.setattr(textrnn.training.tune, "train", failing_train)
     run = tmp_path / "run"
     assert main(["tune", *data_flags(data), *FIXED, "--trials", "5", "--output", str(run)]) == 2
     assert capsys.readouterr().err.strip().endswith("textrnn tune: error: row 7 of train has no text")

@@ -7,8 +7,10 @@ import pytest
 from helpers import TINY_MODEL, make_texts
 from datasets import ClassLabel, Dataset, Features, Value
 
-import textrnn.checkpoint
-from textrnn.checkpoint import PRETRAIN_STATE_FILE, STATE_FILE, read_safetensors
+import textrnn.training.checkpoints
+import textrnn.checkpoint  # noqa: F401
+from textrnn.checkpoint import read_safetensors
+from textrnn.training.checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
 from textrnn.cli import main
 from test_resume import EVERY_STEP, assert_same_results
 
@@ -78,7 +80,7 @@ def test_bad_unlabeled_sources_are_clear_errors(flags, message, imdb_like, tmp_p
 def test_ctrl_c_during_pre_training_resumes_to_the_same_model(imdb_like, tmp_path, monkeypatch, capsys):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     assert main(["train", "--dataset", str(imdb_like), "--output", str(straight), *PRETRAIN]) == 0
-    real_save, saves = textrnn.checkpoint.save_training_state, []
+    real_save, saves = textrnn.training.checkpoints.save_training_state, []
 
     def save_then_signal(*args, state_file=STATE_FILE, **kwargs):
         real_save(*args, state_file=state_file, **kwargs)
@@ -86,14 +88,14 @@ def test_ctrl_c_during_pre_training_resumes_to_the_same_model(imdb_like, tmp_pat
         if len(saves) == 3:  # three steps into pre-training
             signal.raise_signal(signal.SIGINT)
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", save_then_signal)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", save_then_signal)
     assert main(["train", "--dataset", str(imdb_like), "--output", str(stopped), *PRETRAIN, *EVERY_STEP]) == 130
     assert saves == [PRETRAIN_STATE_FILE] * 3
     assert "stopped during pre-training" in capsys.readouterr().out
     state = json.loads(read_safetensors(stopped / "last" / PRETRAIN_STATE_FILE)[1]["trainer_state"])
     assert state["epoch"] == 0 and state["step"] == 3
 
-    monkeypatch.setattr(textrnn.checkpoint, "save_training_state", real_save)
+    monkeypatch.setattr(textrnn.training.checkpoints, "save_training_state", real_save)
     assert main(["train", "--resume", "--output", str(stopped), "--no-progress"]) == 0
     assert "pre-training: resumed in epoch 1 after step 3" in capsys.readouterr().out
     for got, want in zip(*(json.loads((run / "pretrain_metrics.json").read_text()) for run in (stopped, straight))):

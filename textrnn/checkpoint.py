@@ -6,10 +6,8 @@ A model directory holds:
     tokenizer.json       the Hugging Face tokenizer, vocabulary included
 An exported directory (`textrnn export`, textrnn/export.py) holds model.onnx in place of model.safetensors;
 textrnn.load runs it with onnxruntime (textrnn/onnx_backend.py).
-A training checkpoint (the `last/` directory of a run) is a model directory plus
-`training_state.safetensors`: weights, optimizer tensors and RNG state, with the
-rest of the trainer's state as JSON in the file's metadata, in one file so that
-it is written (and replaced) in one piece.
+A training checkpoint (the `last/` directory of a run) is a model directory plus the training state:
+training/checkpoints.py.
 """
 
 import json
@@ -29,13 +27,8 @@ from .tokenizer import TokenizerConfig, load_tokenizer
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
 ONNX_FILE = "model.onnx"  # an exported model: read by onnxruntime, used only where model.safetensors is absent
-STATE_FILE = "training_state.safetensors"
-PRETRAIN_STATE_FILE = "pretrain_state.safetensors"  # the same, for language-model pre-training (pretrain.py)
 # Never read: a pickle can run any code while it loads. Named in the error when one stands in for the weights.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
-
-
-# ----------------------------------------------------------------------------- model directories
 
 
 def save_model_dir(directory, model: RNNClassifier, tokenizer, tokenizer_config: TokenizerConfig,
@@ -186,62 +179,3 @@ def read_model_description(directory: Path):
         raise ModelDirError(f"{directory}: {TOKENIZER_FILE} has {tokenizer.get_vocab_size()} tokens but "
                             f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
     return model_config, tokenizer, config
-
-
-# ----------------------------------------------------------------------------- training state
-
-
-def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict, average=None,
-                        state_file: str = STATE_FILE) -> None:
-    tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    if average is not None:  # the weight average (optim.WeightAverage), when the run keeps one
-        tensors.update(average.state_tensors())
-    optimizer_state = optimizer.state_dict()
-    for param_id, state in optimizer_state["state"].items():
-        for key, value in state.items():
-            tensors[f"optimizer.{param_id}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
-    tensors["rng.torch"] = torch.get_rng_state()
-    if torch.cuda.is_available():
-        tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    metadata = {
-        "trainer_state": json.dumps(trainer_state),
-        "optimizer_param_groups": json.dumps(optimizer_state["param_groups"]),
-        "scheduler": json.dumps(scheduler.state_dict()),
-        "scaler": json.dumps(scaler.state_dict()),
-    }
-    atomic_write(Path(directory) / state_file, save_safetensors_bytes(tensors, metadata=metadata))
-
-
-def load_training_state(directory, model, optimizer, scheduler, scaler, average=None,
-                        state_file: str = STATE_FILE) -> dict:
-    """Restore what save_training_state wrote; returns the trainer state (epoch, history, ...)."""
-    path = Path(directory) / state_file
-    if not path.is_file():
-        raise ModelDirError(f"cannot resume: no {state_file} in {directory}")
-    tensors, metadata = read_safetensors(path)
-    try:
-        trainer_state = json.loads(metadata["trainer_state"])
-        param_groups = json.loads(metadata["optimizer_param_groups"])
-        scheduler_state = json.loads(metadata["scheduler"])
-        scaler_state = json.loads(metadata["scaler"])
-    except (KeyError, json.JSONDecodeError) as error:
-        raise ModelDirError(f"{path}: damaged training state metadata: {error}") from None
-    try:
-        model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer_state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, param_id, name = key.split(".", 2)
-                optimizer_state.setdefault(int(param_id), {})[name] = value
-        optimizer.load_state_dict({"state": optimizer_state, "param_groups": param_groups})
-        scheduler.load_state_dict(scheduler_state)
-        if scaler_state:
-            scaler.load_state_dict(scaler_state)
-        torch.set_rng_state(tensors["rng.torch"])
-        if average is not None:
-            average.load_state_tensors(tensors)
-    except (KeyError, RuntimeError, ValueError) as error:
-        raise ModelDirError(f"{path} does not fit this run's model and optimizer: {error}") from None
-    if "rng.cuda" in tensors and torch.cuda.is_available():
-        torch.cuda.set_rng_state(tensors["rng.cuda"])
-    return trainer_state

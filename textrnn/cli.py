@@ -28,7 +28,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from . import __version__
-from .config import PRESET_FIELDS, PRESETS, SEARCHABLE, TrainConfig, flag_name, read_config_file
+from .training.config import PRESET_FIELDS, PRESETS, SEARCHABLE, TrainConfig, flag_name, read_config_file
 from .errors import TextRNNError
 
 TUNE_EXCLUDED = ("output", "resume", "force")  # a study is continued, not replaced: the same command again
@@ -70,13 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="textrnn", description="Recurrent text classifiers: train, evaluate, predict.")
     parser.add_argument("--version", action="version", version=f"textrnn {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (add_train, add_tune, add_evaluate, add_predict, add_serve, add_explain, add_export):
+        add_command(commands)
+    return parser
 
+
+def add_train(commands) -> None:
     train = commands.add_parser("train", help="train a classifier and write the model and its report")
     train.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
                        help="settings from a JSON file of the flags' names (max_length, ...), such as tune's "
                        "best_config.json; flags given as well win over it")
     add_config_arguments(train)
 
+
+def add_tune(commands) -> None:
     tune = commands.add_parser("tune", help="search hyper-parameters with Optuna: training runs in RUN/trials, "
                                "the best by the validation metric")
     add_config_arguments(tune, [spec.name for spec in fields(TrainConfig) if spec.name not in TUNE_EXCLUDED])
@@ -94,22 +101,31 @@ def build_parser() -> argparse.ArgumentParser:
                         "study together (default: sqlite:///OUTPUT/study.db)")
     search.add_argument("--study-name", default="textrnn", help="(default: textrnn)")
 
+
+def add_device_and_batch_size(parser) -> None:
+    parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+
+
+def add_evaluate(commands) -> None:
     evaluate = commands.add_parser("evaluate", help="evaluate a saved model on a dataset split")
     evaluate.add_argument("model_dir")
     add_config_arguments(evaluate, DATA_FIELDS)
     evaluate.add_argument("--split", default="test", help="split to evaluate (default: test)")
     evaluate.add_argument("--output", "-o", help="where to write the report (default: MODEL_DIR/eval-SPLIT)")
-    evaluate.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    evaluate.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+    add_device_and_batch_size(evaluate)
 
+
+def add_predict(commands) -> None:
     predict = commands.add_parser("predict", help="classify texts; JSON lines out")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text per stdin line")
     predict.add_argument("--top-k", type=int, help="labels per text, 0 for all (default: 1; a multi-label model's "
                          "'scores' list every label)")
-    predict.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
-    predict.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+    add_device_and_batch_size(predict)
 
+
+def add_serve(commands) -> None:
     serve = commands.add_parser("serve", help="serve a model over HTTP: /predict, /explain, a page at /, /docs")
     serve.add_argument("model_dir")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1)")
@@ -125,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=1, help="PyTorch's threads per forward pass (default: 1)")
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
 
+
+def add_explain(commands) -> None:
     explain = commands.add_parser("explain", help="per-token attributions of a label; JSON lines out, --html a page")
     explain.add_argument("model_dir")
     explain.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain; '-' reads one text per stdin line")
@@ -137,15 +155,16 @@ def build_parser() -> argparse.ArgumentParser:
     explain.add_argument("--device", default="cpu", choices=["cpu"],
                          help="explanations take gradients on the CPU (default: cpu)")
 
+
+def add_export(commands) -> None:
     export = commands.add_parser("export", help="write a saved model as ONNX (model.onnx), run with onnxruntime")
     export.add_argument("model_dir")
     export.add_argument("--output", "-o", required=True, help="directory for model.onnx, config.json, tokenizer.json")
     export.add_argument("--quantize", choices=["int8"], help="int8: onnxruntime's dynamic quantization")
-    return parser
 
 
 def run_train(args) -> int:
-    from .train import train
+    from .training.train import train
 
     given = {key: value for key, value in vars(args).items() if key not in ("command", "config")}
     if "config" in vars(args):  # the file's settings count as given; the flags win over them
@@ -156,7 +175,7 @@ def run_train(args) -> int:
 
 def run_tune(args) -> int:
     try:
-        from .tune import tune
+        from .training.tune import tune
     except ModuleNotFoundError as error:
         if error.name != "optuna":
             raise

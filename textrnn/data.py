@@ -16,9 +16,9 @@ import numpy as np
 from datasets import Dataset, DatasetDict
 
 from .batching import EncodedSplit
-from . import multilabel
 from .errors import DataError
 from .labels import TEXT_COLUMNS, LabelReader, is_unlabelled
+from .tasks import make_task
 from .tokenizer import TokenizerConfig, encode_batch
 
 VALIDATION_SPLITS = ("validation", "valid", "dev", "val")
@@ -147,6 +147,11 @@ class TextClassificationData:
     label_columns: list[str] | None = None
     label_separator: str | None = None
 
+    @property
+    def task(self):
+        """The label shape's task (tasks.py): what training, evaluation and the saved model ask about labels."""
+        return make_task(self.problem_type, self.label_names)
+
     def label_format(self) -> dict:
         """How the labels were read: saved with a model so `textrnn evaluate` reads other splits alike."""
         return {"problem_type": self.problem_type, "text_column": self.text_column, "label_column": self.label_column,
@@ -208,28 +213,21 @@ def prepare_data(
     validation = next((labelled(name) for name in VALIDATION_SPLITS if name in raw), None)
     test = labelled("test")
     where = f"column {reader.label_column!r}" if reader.label_column else "--label-columns"
-    check_labels_seen_in_training(train, {"validation": validation, "test": test}, label_names, where)
+    task = make_task(reader.problem_type, label_names)
+    check_labels_seen_in_training(train, {"validation": validation, "test": test}, task, where)
     held_out = validation is None
     if held_out:
         train, validation = carve_validation(train, validation_size, len(label_names), seed,
-                                             stratify=reader.problem_type == "single")
+                                             stratify=task.stratify_validation)
     return TextClassificationData(train, validation, test, label_names, reader.text_column, reader.label_column,
                                   held_out, reader.problem_type, reader.label_columns, reader.label_separator)
 
 
-def label_counts(split: Dataset, num_labels: int) -> np.ndarray:
-    """Texts per label (multi-label rows count once for each of their labels)."""
-    labels = split["label"]
-    if labels and isinstance(labels[0], list):
-        return multilabel.multi_hot(labels, num_labels).sum(axis=0).astype(np.int64)
-    return np.bincount(labels, minlength=num_labels)
-
-
-def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | None], label_names: list[str],
-                                  where: str) -> None:
+def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | None], task, where: str) -> None:
     """Train must hold two labels or more, and every label of validation and test must occur in train:
     declared label names (a ClassLabel, a resumed run's) can name classes that train lacks."""
-    counts = label_counts(train, len(label_names))
+    label_names = task.labels
+    counts = task.label_counts(train["label"])
     present = [name for name, count in zip(label_names, counts) if count]
     if len(present) < 2:
         found = f"a single label, {present[0]!r}," if present else "no label"
@@ -238,11 +236,9 @@ def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | No
         if split is None:
             continue
         rows = [row for row, labels in enumerate(split["label"])
-                if any(counts[label] == 0 for label in (labels if isinstance(labels, list) else [labels]))]
+                if any(counts[label] == 0 for label in task.ids_of(labels))]
         if rows:
-            labels = split[rows[0]]["label"]
-            name = next(label_names[label] for label in (labels if isinstance(labels, list) else [labels])
-                        if counts[label] == 0)
+            name = next(label_names[label] for label in task.ids_of(split[rows[0]]["label"]) if counts[label] == 0)
             raise DataError(f"{split_name} split, row {rows[0]}: label {name!r} in {where} never occurs in the train "
                             f"split, so the model cannot learn it ({len(rows)} of the {split_name} split's "
                             f"{len(split)} rows have such labels)")
@@ -286,12 +282,19 @@ def unlabeled_texts(raw: DatasetDict, source: str, text_column: str) -> tuple[li
 
 def encode_texts(texts: list[str], tokenizer, config: TokenizerConfig | None = None) -> EncodedSplit:
     """Texts without labels (for pre-training) as an EncodedSplit whose labels are all 0."""
-    return encode_split(Dataset.from_dict({"text": texts, "label": [0] * len(texts)}), tokenizer, config)
+    ids, offsets = encode_ids(Dataset.from_dict({"text": texts}), tokenizer, config)
+    return EncodedSplit(ids, offsets, np.zeros(len(texts), dtype=np.int64))
 
 
-def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None = None) -> EncodedSplit:
-    """Tokenise a text/label split once, with Dataset.map so the datasets cache can reuse it."""
-    encoded = split.map(
+def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None, task) -> EncodedSplit:
+    """A text/label split's token ids, and its labels as the task holds them ([n] ids, or [n, labels] 0/1)."""
+    ids, offsets = encode_ids(split, tokenizer, config)
+    return EncodedSplit(ids, offsets, task.label_array(split["label"]))
+
+
+def encode_ids(split: Dataset, tokenizer, config: TokenizerConfig | None) -> tuple[np.ndarray, np.ndarray]:
+    """Tokenise the texts once, with Dataset.map so the datasets cache can reuse it: (ids, offsets)."""
+    encoded = split.select_columns(["text"]).map(
         lambda batch: {"input_ids": encode_batch(tokenizer, batch["text"], config)},
         batched=True,
         batch_size=2_000,
@@ -301,9 +304,4 @@ def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None = Non
     column = encoded.data.column("input_ids").combine_chunks()
     offsets = column.offsets.to_numpy().astype(np.int64)
     ids = column.values.to_numpy().astype(np.int32)
-    ids, offsets = ids[offsets[0] : offsets[-1]], offsets - offsets[0]
-    labels = encoded["label"]
-    if labels and isinstance(labels[0], list):  # multi-label: one 0/1 row per text
-        names = encoded.features["label"].feature.names
-        return EncodedSplit(ids, offsets, multilabel.multi_hot(labels, len(names)))
-    return EncodedSplit(ids, offsets, np.asarray(labels, dtype=np.int64))
+    return ids[offsets[0] : offsets[-1]], offsets - offsets[0]

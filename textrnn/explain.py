@@ -39,13 +39,6 @@ METHODS = ("integrated_gradients", "occlusion")
 MAX_OCCLUSION_TOKENS = 200  # one batch of that many texts of that many tokens; IG has no such limit
 
 
-def output_probabilities(logits: torch.Tensor, config: dict) -> torch.Tensor:
-    """The model's probabilities from its logits [batch, classes], differentiably: as TextClassifier computes them."""
-    if config.get("problem_type", "single") == "multi":
-        return torch.sigmoid(logits.float())
-    return torch.softmax(logits.float(), dim=-1)
-
-
 # What the normaliser and pre-tokenizer read as a gap between tokens: whitespace, and HTML line breaks.
 GAP = re.compile(r"\s|<br\s*/?>", re.IGNORECASE)
 
@@ -93,10 +86,10 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
                           "gradients: explain the original model directory, or use method='occlusion'")
     # Captum hooks the embedding layer while it runs, which would feed its interpolated embeddings to any other
     # thread classifying with the same model (the server does): it gets a copy of its own.
-    model, config = copy.deepcopy(classifier.model).requires_grad_(False), classifier.config
+    model, task = copy.deepcopy(classifier.model).requires_grad_(False), classifier.task
 
     def target_probability(batch_ids, lengths):  # Captum calls it with `steps` interpolated texts at once
-        return output_probabilities(model(batch_ids, lengths), config)[:, target]
+        return task.probabilities(model(batch_ids, lengths))[:, target]
 
     inputs = torch.tensor([ids])  # [1, tokens]
     lengths = torch.tensor([len(ids)])  # a fixed argument, repeated by Captum for every step
@@ -134,7 +127,7 @@ def occlusion(classifier: TextClassifier, ids: list[int], target: int) -> list[f
     # A one-token text without its token is empty, which the model reads as [UNK] (see encode_batch).
     texts = [ids] + [ids[:i] + ids[i + 1 :] or [UNK_ID] for i in range(len(ids))]
     batch = collate(texts)
-    probs = output_probabilities(classifier.model(batch["ids"], batch["lengths"]), classifier.config)[:, target]
+    probs = classifier.task.probabilities(classifier.model(batch["ids"], batch["lengths"]))[:, target]
     return (probs[0] - probs[1:]).tolist()
 
 

@@ -32,6 +32,7 @@ from .errors import ConfigError, TextRNNError
 from .fileio import atomic_write, atomic_write_json
 from .model import RNNClassifier
 from .onnx_backend import INPUTS, OUTPUT, OnnxModel, import_onnx
+from .tasks import task_of_model
 
 OPSET = 18  # LSTM, GRU and RNN have been in ONNX since opset 7; 18 is what the legacy exporter handles best
 QUANTIZATIONS = ("int8",)
@@ -107,15 +108,16 @@ def describe_quantization(path: Path) -> str:
     return "; ".join(parts) + f" ({len(eight_bit)} weight tensors in 8 bits)"
 
 
-def max_probability_difference(model: RNNClassifier, onnx_model: OnnxModel, seed: int = 0) -> float:
-    """Largest |p_onnx - p_torch| over a probe batch of random texts of mixed lengths."""
+def max_probability_difference(model: RNNClassifier, onnx_model: OnnxModel, task, seed: int = 0) -> float:
+    """Largest |p_onnx - p_torch| over a probe batch of random texts of mixed lengths, in the probabilities that
+    `task` serves (softmax, or a multi-label model's sigmoids)."""
     generator = torch.Generator().manual_seed(seed)
     lengths = torch.tensor([1, 2, 3, 5, 8, 13, 40, 7])
     ids = torch.randint(1, model.config.vocab_size, (len(lengths), int(lengths.max())), generator=generator)
     ids[torch.arange(ids.size(1)) >= lengths.unsqueeze(1)] = model.config.pad_id
     with torch.inference_mode():
-        expected = torch.softmax(model(ids, lengths), dim=-1)
-        got = torch.softmax(onnx_model(ids, lengths), dim=-1)
+        expected = task.probabilities(model(ids, lengths))
+        got = task.probabilities(onnx_model(ids, lengths))
     return float((got - expected).abs().max())
 
 
@@ -136,7 +138,7 @@ def export_model(model_dir, output, quantize: str | None = None, log=print) -> d
         if quantize == "int8":
             onnx_path = Path(scratch) / "int8.onnx"
             described = quantize_int8(float_path, onnx_path)
-        difference = max_probability_difference(model, OnnxModel(onnx_path, model.config))
+        difference = max_probability_difference(model, OnnxModel(onnx_path, model.config), task_of_model(config))
         if quantize is None and difference > PARITY_TOLERANCE:
             raise TextRNNError(f"the exported graph differs from the PyTorch model by {difference:.2e} in probability "
                                f"(more than {PARITY_TOLERANCE}); this is a bug in textrnn's export, please report it")

@@ -14,22 +14,11 @@ import torch
 
 from .batching import collate
 from .checkpoint import load_model_dir
+from .devices import resolve_device
 from .errors import ConfigError, InputError, InputTypeError
 from .onnx_backend import is_onnx_dir, load_onnx_dir
+from .tasks import task_of_model
 from .tokenizer import TokenizerConfig, encode_batch
-
-
-def resolve_device(device: str | torch.device | None) -> torch.device:
-    """'auto' (or None) picks CUDA when present; 'cuda' without a GPU is an error, not a silent fallback."""
-    if device is None or str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError as error:
-        raise ConfigError(f"unknown device {str(device)!r}: use auto, cpu, cuda or cuda:N ({error})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device 'cuda' was asked for but no CUDA GPU is available; use --device cpu")
-    return device
 
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -71,9 +60,12 @@ class TextClassifier:
         self.tokenizer_config = TokenizerConfig(**config["tokenizer"])
         self.config = config
         self.labels: list[str] = list(config["labels"])
-        self.multi_label = config.get("problem_type", "single") == "multi"
-        # per label, tuned on the validation split when training ended (multilabel.tune_thresholds)
-        self.thresholds = np.asarray(config.get("thresholds") or [0.5] * len(self.labels), dtype=np.float32)
+        self.task = task_of_model(config)  # one label per text or many: the probabilities and results' shape
+
+    @property
+    def thresholds(self) -> np.ndarray | None:
+        """A multi-label model's threshold per label (tuned on the validation split when training ended)."""
+        return getattr(self.task, "thresholds", None)
 
     def predict_proba(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
         """Class probabilities [len(texts), num_classes] (multi-label: each label's own probability, the rows do
@@ -92,8 +84,7 @@ class TextClassifier:
             rows = order[start : start + batch_size]
             batch = collate([sequences[i] for i in rows])
             logits = self.model(batch["ids"].to(self.device), batch["lengths"])  # [batch, classes]
-            scores = torch.sigmoid(logits.float()) if self.multi_label else torch.softmax(logits.float(), dim=-1)
-            probs[rows] = scores.cpu().numpy()
+            probs[rows] = self.task.probabilities(logits).cpu().numpy()
         return probs
 
     def __call__(self, text_or_texts, top_k: int | None | str = "auto", batch_size: int = 256):
@@ -132,21 +123,5 @@ def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device
     if top_k != "auto" and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ConfigError(f"top_k must be a positive int, None (every label) or 'auto', got {top_k!r}")
     probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
-    results = format_results(probs, model, top_k)
+    results = model.task.format_results(probs, top_k)  # the server formats its batched rows the same way
     return results[0] if single else results
-
-
-def format_results(probs: np.ndarray, model: TextClassifier, top_k: int | None | str = "auto") -> list:
-    """classify_text's result for each row of probabilities (shared with the server, which batches requests)."""
-    auto_k = len(model.labels) if model.multi_label else 1
-    k = auto_k if top_k == "auto" else len(model.labels) if top_k is None else min(top_k, len(model.labels))
-    results = []
-    for row in probs:
-        best = np.argsort(-row, kind="stable")
-        ranked = [{"label": model.labels[i], "score": float(row[i])} for i in best[:k]]
-        if model.multi_label:
-            passed = [model.labels[i] for i in best if row[i] >= model.thresholds[i]]
-            results.append({"labels": passed, "scores": ranked})
-        else:
-            results.append(ranked[0] if k == 1 and top_k in (1, "auto") else ranked)
-    return results

@@ -12,7 +12,7 @@ import numpy as np
 from datasets import ClassLabel, Dataset, Features, Value
 from datasets import Sequence as SequenceFeature
 
-from . import multilabel
+from . import label_lists
 from .errors import ConfigError, DataError
 
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance",
@@ -100,16 +100,16 @@ def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: lis
     texts = split[text_column]
     for row, text in enumerate(texts):
         check_text(text, row, split_name, text_column)
-    ids = multilabel.to_ids(lists, label_names, class_names, split_name, where)
+    ids = label_lists.to_ids(lists, label_names, class_names, split_name, where)
     features = Features({"text": Value("string"), "label": SequenceFeature(ClassLabel(names=label_names))})
     return Dataset.from_dict({"text": texts, "label": ids}, features=features)
 
 
 def single_from_lists(split: Dataset, split_name: str, label_column: str) -> Dataset:
     """--problem-type single on a list column: each row's one label as a plain value; two or none is an error."""
-    class_names = multilabel.class_names(split, label_column)
+    class_names = label_lists.class_names(split, label_column)
     values = []
-    for row, labels in enumerate(multilabel.label_lists(split, split_name, label_column, None, None)):
+    for row, labels in enumerate(label_lists.label_lists(split, split_name, label_column, None, None)):
         if len(labels) != 1:
             raise DataError(f"{split_name} split, row {row}: {len(labels)} labels {labels!r} in column "
                             f"{label_column!r}, but --problem-type single needs exactly one per text; use "
@@ -148,7 +148,7 @@ class LabelReader:
             label_column = find_column(columns, LABEL_COLUMNS, label_column, "label", "--label-column")
             if text_column == label_column:
                 raise DataError(f"the text and label columns are both {text_column!r}")
-        shaped_as_multi = bool(label_columns or label_separator) or multilabel.is_list_column(split, label_column)
+        shaped_as_multi = bool(label_columns or label_separator) or label_lists.is_list_column(split, label_column)
         if problem_type == "auto":
             problem_type = "multi" if shaped_as_multi else "single"
         elif problem_type == "single" and (label_columns or label_separator):
@@ -159,26 +159,26 @@ class LabelReader:
 
     def names(self, train: Dataset) -> list[str]:
         if self.problem_type == "single":
-            if multilabel.is_list_column(train, self.label_column):
+            if label_lists.is_list_column(train, self.label_column):
                 train = single_from_lists(train, "train", self.label_column)
             return label_names_of(train, self.label_column)
         lists = self.lists(train, "train")
-        return multilabel.names_in_training(lists, multilabel.class_names(train, self.label_column)
+        return label_lists.names_in_training(lists, label_lists.class_names(train, self.label_column)
                                             if self.label_column else None)
 
     def lists(self, split: Dataset, split_name: str) -> list[list]:
-        if self.label_column and not self.label_separator and not multilabel.is_list_column(split, self.label_column):
+        if self.label_column and not self.label_separator and not label_lists.is_list_column(split, self.label_column):
             return [[] if value is None else [value] for value in split[self.label_column]]  # multi forced on scalars
-        return multilabel.label_lists(split, split_name, self.label_column, self.label_columns, self.label_separator)
+        return label_lists.label_lists(split, split_name, self.label_column, self.label_columns, self.label_separator)
 
     def convert(self, split: Dataset, split_name: str, label_names: list[str]) -> Dataset:
         if len(split) == 0:
             raise DataError(f"the {split_name} split is empty")
         if self.problem_type == "single":
-            if multilabel.is_list_column(split, self.label_column):
+            if label_lists.is_list_column(split, self.label_column):
                 split = single_from_lists(split, split_name, self.label_column)
             return to_text_label(split, split_name, self.text_column, self.label_column, label_names)
-        class_names = multilabel.class_names(split, self.label_column) if self.label_column else None
+        class_names = label_lists.class_names(split, self.label_column) if self.label_column else None
         where = f"column {self.label_column!r}" if self.label_column else "--label-columns"
         return to_text_labels(split, split_name, self.text_column, self.lists(split, split_name), label_names,
                               class_names, where)

@@ -2,7 +2,7 @@
 
 A worker task takes the first waiting request, then gathers more until the batch holds `max_batch_size` texts or
 `wait_ms` have passed, and runs them as one call to TextClassifier.probabilities in a thread (so the event loop
-keeps accepting requests). Each request gets back its own rows, formatted by inference.format_results as
+keeps accepting requests). Each request gets back its own rows, formatted by the model's task as
 classify_text formats them; the CPU model gives a text the same scores alone or padded in a batch.
 
 The window is skipped when the last batch held a single request and nothing else is waiting: a lone client pays
@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .inference import TextClassifier, format_results
+from ..inference import TextClassifier
 
 
 @dataclass
@@ -85,4 +85,4 @@ class Batcher:
                 rows = probs[start : start + len(job.texts)]
                 start += len(job.texts)
                 if not job.done.done():  # a client that went away has its future cancelled
-                    job.done.set_result(format_results(rows, self.classifier, job.top_k))
+                    job.done.set_result(self.classifier.task.format_results(rows, job.top_k))

@@ -7,7 +7,7 @@
         --storage postgresql://USER:PASSWORD@HOST/DB          # the same on several machines: one study, shared
     textrnn train --config runs/sst2-tune/best_config.json --output runs/sst2-best
 
-Each trial is a normal training run (textrnn.train.train) in RUN/trials/NNNN, with the searched settings suggested
+Each trial is a normal training run (textrnn.training.train.train) in RUN/trials/NNNN, with the searched settings suggested
 by a seeded TPE sampler and every other flag given fixed for all trials. It reports the validation metric
 (accuracy, or macro_f1 where train picks it) after each epoch, and the pruner stops weak trials early. Trials never
 see the test split. --timeout stops starting new trials once it has passed; a trial that is running then finishes.
@@ -33,11 +33,12 @@ import optuna
 import sqlalchemy.exc
 from optuna.trial import TrialState
 
+from ..errors import ConfigError, NonFiniteLossError, StudyError
+from ..fileio import atomic_write_json
+from ..model import POOLINGS
 from .config import TrainConfig, flag_name
-from .errors import ConfigError, NonFiniteLossError, StudyError
-from .fileio import atomic_write_json
-from .model import POOLINGS
-from .train import read_data, train
+from .inputs import read_data
+from .train import train
 
 # What each searched setting may be, around the defaults for the data (`defaults`: the resolved config): a search of
 # minutes on a CPU gets a handful of trials, which a space of far-off settings (lr 1e-4, three layers, batches of 16)

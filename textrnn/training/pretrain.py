@@ -24,13 +24,13 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
-from . import checkpoint
-from .batching import EncodedSplit, make_loader
+from ..batching import EncodedSplit, make_loader
+from ..errors import NonFiniteLossError
+from ..model import RNNClassifier
+from .checkpoints import PRETRAIN_STATE_FILE, Checkpoints, describe_position
 from .config import check_pretrainable
-from .errors import NonFiniteLossError
-from .model import RNNClassifier
-from .optim import LossWatch, amp_dtype, make_optimizer, train_step, warmup_cosine
-from .rundir import Checkpoints, StopRequest, TrainingStopped, describe_position
+from .optim import amp_dtype, make_optimisation, train_step
+from .rundir import StopRequest, TrainingStopped
 
 CUTOFFS = (500, 2_500, 10_000)  # ids are frequency-ranked: the 500 most frequent words are ~75% of tokens
 
@@ -126,27 +126,18 @@ class Pretraining:
     def __init__(self, classifier: RNNClassifier, texts: EncodedSplit, config, device, world, output: Path):
         self.config, self.device = config, device
         self.language_model = LanguageModel(classifier).to(device)
-        self.trained = self.language_model
-        if world.world_size > 1:
-            self.trained = nn.parallel.DistributedDataParallel(self.language_model, device_ids=[device.index] if
-                                                               device.index is not None else None)
+        self.trained = world.wrap(self.language_model, device)
         self.loader = make_loader(texts, config.batch_size, shuffle=True, seed=config.seed,
                                   num_replicas=world.world_size, rank=world.rank, pin_memory=device.type == "cuda")
-        self.optimizer = make_optimizer(self.language_model.parameters(), config.pretrain_lr or config.lr,
-                                        config.weight_decay)
-        total_steps = len(self.loader) * config.pretrain_epochs
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer,
-                                                           warmup_cosine(total_steps, int(config.warmup * total_steps)))
-        self.scaler = torch.amp.GradScaler(device.type, enabled=config.amp and amp_dtype(device) == torch.float16)
-        self.watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
-        self.checkpoints = Checkpoints(output, self.language_model, self.optimizer, self.scheduler, self.scaler, None,
-                                       self.watch, config.checkpoint_every, enabled=world.is_main,
-                                       state_file=checkpoint.PRETRAIN_STATE_FILE)
+        self.optimisation = make_optimisation(self.language_model.parameters(), config.pretrain_lr or config.lr,
+                                              config.weight_decay, len(self.loader) * config.pretrain_epochs,
+                                              config.warmup, config.amp, device)
+        self.checkpoints = Checkpoints(output, self.language_model, self.optimisation, None, config.checkpoint_every,
+                                       enabled=world.is_main, state_file=PRETRAIN_STATE_FILE)
         self.state = {"epoch": 0, "history": []}
 
     def resume(self, directory: Path) -> None:
-        self.state = checkpoint.load_training_state(directory, self.language_model, self.optimizer, self.scheduler,
-                                                    self.scaler, state_file=checkpoint.PRETRAIN_STATE_FILE)
+        self.state = self.checkpoints.load_state(directory)
 
     def run_epoch(self, epoch: int, show_progress: bool, after_step) -> tuple[float, list, int]:
         """One pass over the texts, from where a checkpoint within this epoch left off (the state's step and running
@@ -166,9 +157,9 @@ class Pretraining:
             if tokens:
                 with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
                     loss = self.trained(batch["ids"].to(device, non_blocking=True), batch["lengths"])
-                train_step(loss, self.language_model, self.optimizer, self.scheduler, self.scaler, config.clip,
-                           self.watch, {"stage": "pre-training epoch", "epoch": epoch, "step": step,
-                                        "steps": len(loader), "lengths": batch["lengths"]})
+                train_step(loss, self.language_model, self.optimisation, config.clip,
+                           {"stage": "pre-training epoch", "epoch": epoch, "step": step, "steps": len(loader),
+                            "lengths": batch["lengths"]})
                 loss_sum += loss.detach() * tokens
                 totals[1] += tokens
             read += int(batch["lengths"].sum())
@@ -179,7 +170,7 @@ class Pretraining:
             totals[0] = loss_sum  # a tensor until a checkpoint needs its value
             after_step(step, totals)
         bar.close()
-        self.watch.check_weights(self.language_model)
+        self.optimisation.watch.check_weights(self.language_model)
         return loss_sum.item() / max(totals[1], 1), curve, read
 
 
@@ -188,7 +179,7 @@ def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedS
     """Train the classifier's embedding and RNN as a language model on `texts` for config.pretrain_epochs epochs,
     from the checkpoint in resume_dir when it holds one. Ctrl-C saves a checkpoint and raises TrainingStopped."""
     run = Pretraining(classifier, texts, config, device, world, output)
-    if resume_dir is not None and (resume_dir / checkpoint.PRETRAIN_STATE_FILE).is_file():
+    if resume_dir is not None and (resume_dir / PRETRAIN_STATE_FILE).is_file():
         run.resume(resume_dir)
         log(f"pre-training: resumed {describe_position(run.state)}")
     state = run.state

@@ -10,9 +10,9 @@ import statistics
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .errors import ConfigError
-from .model import CELLS, POOLINGS, ModelConfig
-from .tokenizer import KINDS, TRUNCATIONS, TokenizerConfig, choose_kind
+from ..errors import ConfigError
+from ..model import CELLS, POOLINGS, ModelConfig
+from ..tokenizer import KINDS, TRUNCATIONS, TokenizerConfig, choose_kind
 
 METRICS = ("accuracy", "macro_f1")
 WEIGHTINGS = ("none", "balanced")
@@ -34,7 +34,7 @@ PRESETS = {
     # topic data alone would want (0.5), which costs short sentiment reviews half a point
     "paragraph": {**COMMON, "word_dropout": 0.35, "embedding_init": "svd"},
     # reviews and articles of hundreds of words: the ending says as much as the opening; a bag of words and word
-    # pairs beside the RNN gained on IMDB's held-out validation and test alike (RESULTS.md, issue 15)
+    # pairs beside the RNN gained on IMDB's held-out validation and test alike (docs/RESULTS.md)
     "document": {**COMMON, "max_length": 512, "truncation": "head+tail", "word_dropout": 0.2, "embedding_init": "svd",
                  "ngrams": 2},
 }

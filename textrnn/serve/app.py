@@ -5,7 +5,7 @@
 
 Routes are shaped like Hugging Face's text-embeddings-inference: POST /predict {"inputs": str | [str], "top_k"}
 answers in classify_text's shapes; POST /explain, GET /info, /health, /metrics (Prometheus), / (the page).
-Concurrent /predict requests share forward passes (serve_batching.Batcher). Every mistake in a request is a JSON
+Concurrent /predict requests share forward passes (batcher.Batcher). Every mistake in a request is a JSON
 {"error", "error_type"} with its status, and the server goes on serving.
 """
 
@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Annotated, Literal
 
-from . import __version__
-from .errors import InputError, TextRNNError
-from .inference import TextClassifier, check_texts, classify_text, load
-from .serve_batching import Batcher
+from .. import __version__
+from ..errors import InputError, TextRNNError
+from ..inference import TextClassifier, check_texts, classify_text, load
+from .batcher import Batcher
 
 try:
     import uvicorn
@@ -248,7 +248,7 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     add_error_handlers(app)
     app.add_middleware(BodyCheckMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the refusals too
-    page = files("textrnn").joinpath("static/index.html").read_text(encoding="utf-8")
+    page = files("textrnn.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
     @app.post("/predict", response_model=TextResult | list[TextResult])
     async def predict(request: PredictRequest):
@@ -265,7 +265,7 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
 
     @app.post("/explain")
     async def explain(request: ExplainRequest) -> dict:
-        from .explain import explain as explain_text
+        from ..explain import explain as explain_text
 
         options = {"label": request.label} | ({"method": request.method} if request.method else {})
         text = checked_inputs(request.inputs, 1)[0][0]

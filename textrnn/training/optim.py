@@ -1,13 +1,15 @@
-"""What training and pre-training share: the optimiser, the learning-rate schedule, mixed precision."""
+"""What fine-tuning, pre-training and the AMP benchmark share: the optimiser, its schedule, mixed precision,
+the step, the weight average and the watch for NaN losses."""
 
 import functools
 import math
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 
 import torch
 
-from .errors import NonFiniteLossError
-from .model import ModelConfig, RNNClassifier
+from ..errors import NonFiniteLossError
+from ..model import ModelConfig, RNNClassifier
 
 
 def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
@@ -19,6 +21,27 @@ def make_optimizer(params, lr: float, weight_decay: float) -> torch.optim.AdamW:
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, fused=True)
     except (RuntimeError, TypeError):  # older torch builds have no fused kernel for this device
         return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+@dataclass
+class Optimisation:
+    """What one training stage steps with: AdamW, its schedule, the float16 loss scaler (CUDA) and the loss watch."""
+
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    watch: "LossWatch"
+
+
+def make_optimisation(parameters, lr: float, weight_decay: float, total_steps: int, warmup: float, amp: bool,
+                      device: torch.device) -> Optimisation:
+    """AdamW with a linear warm-up over the first `warmup` share of `total_steps`, then cosine decay; a gradient
+    scaler where mixed precision is float16 (on CUDA); a loss watch that reads the device as rarely as it may."""
+    optimizer = make_optimizer(parameters, lr, weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(total_steps, int(warmup * total_steps)))
+    scaler = torch.amp.GradScaler(device.type, enabled=amp and amp_dtype(device) == torch.float16)
+    watch = LossWatch(LossWatch.CUDA_CHECK_EVERY if device.type == "cuda" else 1)
+    return Optimisation(optimizer, scheduler, scaler, watch)
 
 
 def warmup_cosine(total_steps: int, warmup_steps: int):
@@ -81,17 +104,18 @@ def use_amp(asked: bool, device: torch.device, model_config: ModelConfig, log) -
     return False
 
 
-def train_step(loss: torch.Tensor, model: torch.nn.Module, optimizer, scheduler, scaler, clip: float,
-               watch: "LossWatch | None" = None, step: dict | None = None,
-               average: "WeightAverage | None" = None) -> None:
-    """Backward, clip the gradient norm, let `watch` see the step before it is applied, then apply it."""
+def train_step(loss: torch.Tensor, model: torch.nn.Module, optimisation: Optimisation, clip: float,
+               step: dict | None = None, average: "WeightAverage | None" = None) -> None:
+    """Backward, clip the gradient norm, let the loss watch see the step before it is applied, then apply it.
+    step: what the step is (epoch, step, steps, lengths), for the watch's message."""
+    optimizer, scheduler, scaler, watch = (optimisation.optimizer, optimisation.scheduler, optimisation.scaler,
+                                           optimisation.watch)
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
     scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
     grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
-    if watch is not None:
-        # Under a GradScaler (float16) infinite gradients are its business: it skips the step, lowers the scale.
-        watch.add(loss, grad_norm.new_zeros(()) if scaler.is_enabled() else grad_norm, step)
+    # Under a GradScaler (float16) infinite gradients are its business: it skips the step, lowers the scale.
+    watch.add(loss, grad_norm.new_zeros(()) if scaler.is_enabled() else grad_norm, step)
     scaler.step(optimizer)
     scaler.update()
     scheduler.step()

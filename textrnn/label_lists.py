@@ -1,14 +1,10 @@
-"""Multi-label data: any number of labels per text (GoEmotions' emotions, a post's topics).
-
-Three input shapes are read, each into one list of label ids per text:
+"""Multi-label input: each row's labels as one list, from any of the three shapes they come in.
 
     a list column       Sequence(ClassLabel), or lists of strings or ints ("labels": ["joy", "love"])
     a delimited string  "joy,love" with --label-separator ","
     0/1 columns         --label-columns joy,love,anger: one column per label, 1 where it applies
 
-A text with no label at all is valid. The model gives each label its own sigmoid score; a label is
-predicted when its score passes that label's threshold, tuned on the validation split for F1
-(`tune_thresholds`) and saved in config.json.
+A text with no label at all is valid. labels.LabelReader is the only user: it turns these lists into label ids.
 """
 
 from collections.abc import Sequence
@@ -16,16 +12,8 @@ from collections.abc import Sequence
 import numpy as np
 from datasets import ClassLabel, Dataset
 from datasets import Sequence as SequenceFeature
-from sklearn.metrics import f1_score, hamming_loss, precision_recall_fscore_support
 
 from .errors import DataError
-
-THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
-MIN_TUNING_POSITIVES = 5  # a label with fewer positives in validation takes the global threshold
-DEFAULT_THRESHOLD = 0.5
-
-
-# ----------------------------------------------------------------------------- reading labels
 
 
 def is_list_column(split: Dataset, column: str) -> bool:
@@ -121,50 +109,3 @@ def to_ids(lists: list[list], label_names: list[str], class_names: list[str] | N
             ids.append(index[name])
         rows.append(sorted(set(ids)))
     return rows
-
-
-def multi_hot(rows: Sequence[Sequence[int]], num_labels: int) -> np.ndarray:
-    """[len(rows), num_labels] float32, 1 where a row has the label."""
-    matrix = np.zeros((len(rows), num_labels), dtype=np.float32)
-    for row, ids in enumerate(rows):
-        matrix[row, list(ids)] = 1.0
-    return matrix
-
-
-# ----------------------------------------------------------------------------- thresholds and metrics
-
-
-def tune_thresholds(targets: np.ndarray, probs: np.ndarray) -> tuple[list[float], float]:
-    """(threshold per label, global threshold): each label's maximises its own F1 on these (validation) rows;
-    a label with fewer than MIN_TUNING_POSITIVES positives takes the global one, which maximises micro-F1."""
-    targets = targets.astype(bool)
-    predicted = probs[:, :, None] >= THRESHOLD_GRID  # [rows, labels, grid]
-    true_positives = (predicted & targets[:, :, None]).sum(axis=0)  # [labels, grid]
-    predicted_positives = predicted.sum(axis=0)
-    positives = targets.sum(axis=0)[:, None]  # [labels, 1]
-    f1 = 2 * true_positives / np.maximum(predicted_positives + positives, 1)
-    micro = 2 * true_positives.sum(0) / np.maximum(predicted_positives.sum(0) + positives.sum(), 1)
-    global_threshold = float(THRESHOLD_GRID[micro.argmax()])
-    per_label = THRESHOLD_GRID[f1.argmax(axis=1)]
-    rare = positives[:, 0] < MIN_TUNING_POSITIVES
-    thresholds = np.where(rare, global_threshold, per_label)
-    return [float(t) for t in thresholds], global_threshold
-
-
-def predict(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
-    return probs >= np.asarray(thresholds, dtype=probs.dtype)
-
-
-def multi_label_metrics(targets: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> dict:
-    """Micro-, macro- and sample-averaged F1, subset accuracy, Hamming loss and per-label P/R/F1/support."""
-    targets, predicted = targets.astype(int), predicted.astype(int)
-    precision, recall, f1, support = precision_recall_fscore_support(targets, predicted, zero_division=0)
-    return {
-        "micro_f1": float(f1_score(targets, predicted, average="micro", zero_division=0)),
-        "macro_f1": float(np.mean(f1)),
-        "samples_f1": float(f1_score(targets, predicted, average="samples", zero_division=0)),
-        "subset_accuracy": float((targets == predicted).all(axis=1).mean()),
-        "hamming_loss": float(hamming_loss(targets, predicted)),
-        "per_label": {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
-                      for name, p, r, f, s in zip(label_names, precision, recall, f1, support)},
-    }

@@ -10,16 +10,14 @@ import shutil
 import signal
 import sys
 import threading
-import time
 from dataclasses import replace
 from pathlib import Path
 
-from . import checkpoint
+from ..errors import ConfigError, TextRNNError
+from ..figures import plot_training_curves
+from ..fileio import atomic_write
+from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
 from .config import TrainConfig, flag_name
-from .errors import ConfigError, TextRNNError
-from .evaluate import plot_training_curves
-from .fileio import atomic_write
-from .optim import LossWatch, WeightAverage, averaged
 
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
              "pretrain_metrics.json", "pretrain_curve.png",
@@ -48,9 +46,9 @@ def find_resume_dir(resume: str, output: Path) -> Path:
     during pre-training has only the pre-training state there."""
     candidate = output / "last" if resume == "auto" else Path(resume)
     for directory in (candidate, candidate / "last"):
-        if any((directory / name).is_file() for name in (checkpoint.STATE_FILE, checkpoint.PRETRAIN_STATE_FILE)):
+        if any((directory / name).is_file() for name in (STATE_FILE, PRETRAIN_STATE_FILE)):
             return directory
-    raise TextRNNError(f"cannot resume: no {checkpoint.STATE_FILE} in {candidate} or {candidate / 'last'}")
+    raise TextRNNError(f"cannot resume: no {STATE_FILE} in {candidate} or {candidate / 'last'}")
 
 
 # What a resumed run may change: where and how it runs, and how long it may go on. The rest would make it
@@ -126,56 +124,6 @@ class StopRequest:
 
 class TrainingStopped(Exception):
     """Raised between steps after Ctrl-C, once the checkpoint is saved."""
-
-
-class Checkpoints:
-    """What a run saves, always whole: each file is written atomically, and only rank 0 writes.
-
-    OUTPUT/last/training_state.safetensors holds everything --resume needs (weights, optimizer, schedule,
-    random state, the position within the epoch and its running totals): it is saved at every epoch's
-    end, every `every_seconds` within an epoch and when a stop is asked for. model.safetensors is replaced
-    in OUTPUT when an epoch is the best so far and in OUTPUT/last after every epoch.
-    """
-
-    def __init__(self, output: Path, model, optimizer, scheduler, scaler, average: WeightAverage | None,
-                 watch: LossWatch, every_seconds: float, enabled: bool, state_file: str = checkpoint.STATE_FILE):
-        self.output, self.last, self.state_file = output, output / "last", state_file
-        self.model, self.optimizer, self.scheduler, self.scaler = model, optimizer, scheduler, scaler
-        self.average = average
-        self.watch, self.every_seconds, self.enabled = watch, every_seconds, enabled
-        self.saved_at = time.monotonic()
-        self.position: str | None = None  # of the last saved state, for messages
-
-    def due(self) -> bool:
-        return self.enabled and self.every_seconds > 0 and time.monotonic() - self.saved_at >= self.every_seconds
-
-    def save_state(self, state: dict) -> None:
-        self.watch.check_weights(self.model)  # never save the state that follows a bad step
-        if self.enabled:
-            checkpoint.save_training_state(self.last, self.model, self.optimizer, self.scheduler, self.scaler, state,
-                                           average=self.average, state_file=self.state_file)
-            self.position = describe_position(state)
-        self.saved_at = time.monotonic()
-
-    def save_epoch(self, state: dict, improved: bool) -> None:
-        self.watch.check_weights(self.model)
-        if self.enabled:
-            with averaged(self.average):  # the saved models are the weights that were validated
-                if improved:
-                    checkpoint.write_weights(self.output, self.model)
-                checkpoint.write_weights(self.last, self.model)
-        self.save_state(state)
-
-    def describe_last(self) -> str:
-        if self.position is None:
-            return "no checkpoint was saved before it"
-        return f"the last good checkpoint ({self.position}) is kept in {self.last}"
-
-
-def describe_position(state: dict) -> str:
-    if state.get("step"):
-        return f"in epoch {state['epoch'] + 1} after step {state['step']}"
-    return f"after epoch {state['epoch']}"
 
 
 def write_history(output: Path, history: list[dict]) -> None:

@@ -1,0 +1,166 @@
+"""Every figure textrnn draws, each a function from plain data (a report dict, a history) to a PNG file.
+
+    plot_confusion, plot_roc, plot_per_label     the evaluation report's figures
+    plot_training_curves, plot_pretraining       a run's curves
+
+Figures are built with `matplotlib.figure.Figure` and the Agg canvas rather than pyplot, so no display is needed
+and nothing lingers in pyplot's registry. matplotlib is imported on the first figure, not with textrnn.
+"""
+
+import functools
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from .fileio import atomic_write
+
+PANELS = [  # (panel, {history key: legend label}) for plot_training_curves
+    ("Loss", {"train_loss": "train", "valid_loss": "validation"}),
+    ("Accuracy", {"train_accuracy": "train", "valid_accuracy": "validation",
+                  "valid_macro_f1": "validation macro-F1"}),
+]
+# Label names in Chinese, Japanese or Thai need fonts with those glyphs; matplotlib falls back along this list,
+# glyph by glyph, to whichever is installed (Debian: fonts-wqy-microhei or fonts-noto-cjk).
+FONT_FALLBACK = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
+                 "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Noto Sans Thai"]
+
+
+def new_figure(width: float, height: float):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    FigureCanvasAgg(fig)  # attach the raster canvas explicitly; no pyplot, no global state
+    return fig
+
+
+def with_fonts(function):
+    """Run a plotting function with FONT_FALLBACK (text takes its font when it is made, so the whole function)."""
+
+    @functools.wraps(function)
+    def with_fallback_fonts(*args, **kwargs):
+        import matplotlib
+
+        # Each fallback font that is not installed would log a warning on every figure.
+        logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
+        with matplotlib.rc_context({"font.family": FONT_FALLBACK}):
+            return function(*args, **kwargs)
+
+    return with_fallback_fonts
+
+
+def integer_ticks(axis) -> None:
+    from matplotlib.ticker import MaxNLocator
+
+    axis.set_major_locator(MaxNLocator(integer=True))
+
+
+def save_figure(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120, bbox_inches="tight")
+    return atomic_write(path, buf.getvalue())
+
+
+@with_fonts
+def plot_confusion(report: dict, path: Path, title: str) -> Path:
+    names, counts = report["label_names"], np.asarray(report["confusion_matrix"])
+    totals = counts.sum(axis=1, keepdims=True)
+    # Colour by row share so a small class's mistakes are as visible as a large one's.
+    share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    k = len(names)
+    fig = new_figure(max(4.5, 0.7 * k + 2.5), max(4.0, 0.7 * k + 2.0))
+    ax = fig.add_subplot()
+    image = ax.imshow(share * 100, cmap="Blues", vmin=0, vmax=100)
+    fig.colorbar(image, ax=ax, label="% of true class")
+    fontsize = 10 if k <= 10 else 7
+    for i in range(k):
+        for j in range(k):
+            ax.text(j, i, f"{counts[i, j]}\n{share[i, j] * 100:.1f}%", ha="center", va="center",
+                    fontsize=fontsize, color="white" if share[i, j] > 0.5 else "black")
+    rotate = k > 4 or max(len(n) for n in names) > 8
+    ax.set_xticks(range(k), names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
+    ax.set_yticks(range(k), names)
+    ax.set_xlabel("Predicted label")
+    ax.set_ylabel("True label")
+    ax.set_title(f"{title}\nconfusion matrix (n={report['num_examples']})")
+    return save_figure(fig, path)
+
+
+@with_fonts
+def plot_roc(report: dict, path: Path, title: str) -> Path:
+    fig = new_figure(5, 5)
+    ax = fig.add_subplot()
+    ax.plot(report["roc_curve"]["fpr"], report["roc_curve"]["tpr"], lw=2,
+            label=f"ROC (AUC = {report['roc_auc']:.4f})")
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="chance")
+    ax.set(xlim=(0, 1), ylim=(0, 1.01), xlabel="False positive rate", ylabel="True positive rate",
+           title=f"{title}\nROC curve (positive class: {report['label_names'][1]})")
+    ax.legend(loc="lower right")
+    return save_figure(fig, path)
+
+
+def history_series(history: list[dict], key: str) -> tuple[list[float], list[float]]:
+    points = [(row.get("epoch", i + 1), row[key]) for i, row in enumerate(history) if row.get(key) is not None]
+    return [p[0] for p in points], [p[1] for p in points]
+
+
+@with_fonts
+def plot_training_curves(history: list[dict], path) -> Path:
+    """Loss and accuracy per epoch, side by side; series absent from `history` are skipped."""
+    if not history:
+        raise ValueError("history is empty: nothing to plot")
+    fig = new_figure(11, 4.2)
+    for position, (name, series) in enumerate(PANELS, start=1):
+        ax = fig.add_subplot(1, 2, position)
+        for key, label in series.items():
+            epochs, values = history_series(history, key)
+            if values:  # markers keep a single-epoch run visible
+                ax.plot(epochs, values, marker="o", ls="--" if key.endswith("f1") else "-", label=label)
+        if ax.lines:
+            ax.legend()
+        else:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        integer_ticks(ax.xaxis)
+        ax.set(xlabel="Epoch", ylabel=name.lower(), title=f"{name} per epoch")
+        ax.grid(alpha=0.3)
+    fig.suptitle(f"Training curves ({len(history)} epochs)")
+    return save_figure(fig, Path(path))
+
+
+@with_fonts
+def plot_pretraining(history: list[dict], path) -> Path:
+    """Language-model perplexity: on the training texts as pre-training went, and on validation after each epoch."""
+    fig = new_figure(6.5, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    curve = [point for row in history for point in row.get("train_curve", [])]
+    if curve:
+        ax.plot(*zip(*curve), label="training texts (running)")
+    ax.plot([row["pretrain_epoch"] for row in history], [row["valid_perplexity"] for row in history], marker="o",
+            label="validation texts")
+    ax.set_yscale("log")
+    integer_ticks(ax.xaxis)
+    ax.set(xlabel="Epoch", ylabel="perplexity", title=f"Language-model pre-training ({len(history)} epochs)")
+    ax.legend()
+    ax.grid(alpha=0.3)
+    return save_figure(fig, Path(path))
+
+
+@with_fonts
+def plot_per_label(report: dict, path: Path, title: str) -> Path:
+    """Precision, recall and F1 of each label as horizontal bars, with each label's support."""
+    names = list(report["per_label"])
+    metrics = report["per_label"]
+    fig = new_figure(8, max(3.5, 0.32 * len(names) + 1.5))
+    ax = fig.add_subplot()
+    positions = np.arange(len(names))
+    for offset, key in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1")):
+        ax.barh(positions + offset, [metrics[name][key] * 100 for name in names], height=0.27, label=key)
+    ax.set_yticks(positions, [f"{name} ({metrics[name]['support']})" for name in names])
+    ax.invert_yaxis()
+    ax.set(xlim=(0, 100), xlabel="%", title=f"{title}\nper label (support in brackets); macro-F1 "
+                                           f"{report['macro_f1'] * 100:.1f}%")
+    ax.legend(loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    return save_figure(fig, path)

@@ -1,0 +1,166 @@
+"""Metrics: arrays in, JSON-ready dicts out. Pure functions, shared by validation, reports and the benchmarks.
+
+single_label_report   accuracy, macro-F1, per-class P/R/F1, the confusion matrix, ROC for two classes
+multi_label_report    micro/macro/samples-F1, subset accuracy, Hamming loss, per-label P/R/F1 at the thresholds
+tune_thresholds       each label's threshold for its F1 on validation rows (a global one for rare labels)
+
+tasks.py chooses which applies; nothing here asks. scikit-learn is imported inside the functions that use it,
+so that `import textrnn` stays light.
+"""
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+THRESHOLD_GRID = np.round(np.arange(0.02, 0.99, 0.01), 2)
+MIN_TUNING_POSITIVES = 5  # a label with fewer positives in validation takes the global threshold
+DEFAULT_THRESHOLD = 0.5
+
+
+# ----------------------------------------------------------------------------- one label per text
+
+
+def check_single_label_arrays(labels: Any, probs: Any, label_names: Sequence[str], texts: Sequence[str] | None):
+    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    if len(labels) == 0:
+        raise ValueError("cannot evaluate zero examples")
+    if labels.ndim != 1 or probs.ndim != 2:
+        raise ValueError(f"labels must be 1-D and probs 2-D, got shapes {labels.shape} and {probs.shape}")
+    if len(labels) != len(probs):
+        raise ValueError(f"{len(labels)} labels but {len(probs)} rows of probabilities")
+    if probs.shape[1] != len(label_names):
+        raise ValueError(f"probs has {probs.shape[1]} columns but there are {len(label_names)} label names")
+    if texts is not None and len(texts) != len(labels):
+        raise ValueError(f"{len(texts)} texts but {len(labels)} labels")
+    labels = labels.astype(np.int64)
+    if labels.min() < 0 or labels.max() >= len(label_names):
+        raise ValueError(f"labels must lie in [0, {len(label_names)}), got range [{labels.min()}, {labels.max()}]")
+    return labels, probs
+
+
+def single_label_errors(labels, probs, preds, label_names, texts, num_errors: int) -> list[dict]:
+    """The wrong predictions, the most confident first."""
+    scores = probs[np.arange(len(preds)), preds]
+    wrong = np.flatnonzero(preds != labels)
+    # Stable sort keeps ties in dataset order, so the listing is reproducible.
+    order = wrong[np.argsort(-scores[wrong], kind="stable")][: max(num_errors, 0)]
+    return [{"index": int(i), "text": None if texts is None else str(texts[i]),
+             "label": label_names[labels[i]], "predicted": label_names[preds[i]], "score": float(scores[i])}
+            for i in order]
+
+
+def per_class(precision, recall, f1, support, label_names) -> dict:
+    return {name: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for name, p, r, f, s in zip(label_names, precision, recall, f1, support)}
+
+
+def single_label_report(labels, probs, label_names, texts=None, num_errors=20) -> dict:
+    """Metrics for one evaluation pass of a single-label model (labels: [n] ids, probs: [n, classes])."""
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support, roc_auc_score, roc_curve
+
+    label_names = [str(name) for name in label_names]
+    labels, probs = check_single_label_arrays(labels, probs, label_names, texts)
+    preds = probs.argmax(axis=1)
+    class_ids = list(range(len(label_names)))  # explicit so absent classes keep their slot
+    precision, recall, f1, support = precision_recall_fscore_support(labels, preds, labels=class_ids, zero_division=0)
+    report: dict[str, Any] = {
+        "num_examples": len(labels),
+        "accuracy": float(np.mean(preds == labels)),
+        "macro_f1": float(np.mean(f1)),  # over all declared classes, matching the per-class table
+        "per_class": per_class(precision, recall, f1, support, label_names),
+        "confusion_matrix": confusion_matrix(labels, preds, labels=class_ids).tolist(),
+        "label_names": label_names,
+        "roc_auc": None,
+        "roc_curve": None,
+    }
+    # AUC needs both classes present; otherwise sklearn raises and the number is meaningless.
+    if len(label_names) == 2 and len(np.unique(labels)) == 2:
+        fpr, tpr, _ = roc_curve(labels, probs[:, 1])
+        report["roc_auc"] = float(roc_auc_score(labels, probs[:, 1]))
+        report["roc_curve"] = {"fpr": fpr.tolist(), "tpr": tpr.tolist()}
+    report["errors"] = single_label_errors(labels, probs, preds, label_names, texts, num_errors)
+    return report
+
+
+def accuracy_and_macro_f1(labels: np.ndarray, preds: np.ndarray, num_classes: int) -> dict:
+    from sklearn.metrics import f1_score
+
+    return {"accuracy": float((preds == labels).mean()),
+            "macro_f1": float(f1_score(labels, preds, average="macro", labels=range(num_classes), zero_division=0))}
+
+
+# ----------------------------------------------------------------------------- any number of labels per text
+
+
+def multi_hot(rows: Sequence[Sequence[int]], num_labels: int) -> np.ndarray:
+    """[len(rows), num_labels] float32, 1 where a row has the label."""
+    matrix = np.zeros((len(rows), num_labels), dtype=np.float32)
+    for row, ids in enumerate(rows):
+        matrix[row, list(ids)] = 1.0
+    return matrix
+
+
+def tune_thresholds(targets: np.ndarray, probs: np.ndarray) -> tuple[list[float], float]:
+    """(threshold per label, global threshold): each label's maximises its own F1 on these (validation) rows;
+    a label with fewer than MIN_TUNING_POSITIVES positives takes the global one, which maximises micro-F1."""
+    targets = targets.astype(bool)
+    predicted = probs[:, :, None] >= THRESHOLD_GRID  # [rows, labels, grid]
+    true_positives = (predicted & targets[:, :, None]).sum(axis=0)  # [labels, grid]
+    predicted_positives = predicted.sum(axis=0)
+    positives = targets.sum(axis=0)[:, None]  # [labels, 1]
+    f1 = 2 * true_positives / np.maximum(predicted_positives + positives, 1)
+    micro = 2 * true_positives.sum(0) / np.maximum(predicted_positives.sum(0) + positives.sum(), 1)
+    global_threshold = float(THRESHOLD_GRID[micro.argmax()])
+    per_label = THRESHOLD_GRID[f1.argmax(axis=1)]
+    rare = positives[:, 0] < MIN_TUNING_POSITIVES
+    thresholds = np.where(rare, global_threshold, per_label)
+    return [float(t) for t in thresholds], global_threshold
+
+
+def predict(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
+    return probs >= np.asarray(thresholds, dtype=probs.dtype)
+
+
+def multi_label_metrics(targets: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> dict:
+    """Micro-, macro- and sample-averaged F1, subset accuracy, Hamming loss and per-label P/R/F1/support."""
+    from sklearn.metrics import f1_score, hamming_loss, precision_recall_fscore_support
+
+    targets, predicted = targets.astype(int), predicted.astype(int)
+    precision, recall, f1, support = precision_recall_fscore_support(targets, predicted, zero_division=0)
+    return {
+        "micro_f1": float(f1_score(targets, predicted, average="micro", zero_division=0)),
+        "macro_f1": float(np.mean(f1)),
+        "samples_f1": float(f1_score(targets, predicted, average="samples", zero_division=0)),
+        "subset_accuracy": float((targets == predicted).all(axis=1).mean()),
+        "hamming_loss": float(hamming_loss(targets, predicted)),
+        "per_label": per_class(precision, recall, f1, support, label_names),
+    }
+
+
+def multi_label_errors(targets, probs, predicted, label_names, thresholds, texts, num_errors: int) -> list[dict]:
+    """The texts whose label set is wrong, those with the most confident wrong decision first."""
+    margin = np.abs(probs - np.asarray(thresholds)) * (targets != predicted)  # how far past its threshold
+    wrong = np.flatnonzero(margin.max(axis=1) > 0)
+    order = wrong[np.argsort(-margin[wrong].max(axis=1), kind="stable")][:num_errors]
+    return [{"index": int(i), "text": None if texts is None else str(texts[i]),
+             "labels": [label_names[j] for j in np.flatnonzero(targets[i])],
+             "predicted": [label_names[j] for j in np.flatnonzero(predicted[i])],
+             "score": float(margin[i].max())} for i in order]
+
+
+def multi_label_report(targets, probs, label_names: Sequence[str], thresholds: Sequence[float], texts=None,
+                       num_errors: int = 20) -> dict:
+    """targets: [n, labels] 0/1; probs: [n, labels] each label's score. Every value is JSON-ready."""
+    targets, probs = np.asarray(targets, dtype=np.float32), np.asarray(probs, dtype=np.float64)
+    if targets.ndim != 2 or targets.shape != probs.shape or targets.shape[1] != len(label_names):
+        raise ValueError(f"targets {targets.shape} and probs {probs.shape} must both be [texts, {len(label_names)}]")
+    if len(targets) == 0:
+        raise ValueError("cannot evaluate zero examples")
+    predicted = predict(probs, thresholds)
+    report = {"problem_type": "multi", "num_examples": len(targets), "label_names": list(label_names),
+              "thresholds": [float(t) for t in thresholds], **multi_label_metrics(targets, predicted, label_names)}
+    report["accuracy"] = report["subset_accuracy"]  # the one-number summary that single-label reports give too
+    report["errors"] = multi_label_errors(targets.astype(bool), probs, predicted, label_names, thresholds, texts,
+                                          num_errors)
+    return report

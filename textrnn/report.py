@@ -1,0 +1,108 @@
+"""An evaluation report as files: eval_report.json, errors.jsonl, eval_report.md and its figures.
+
+The task (tasks.py) computes the report dict and picks the writer: `write_single_label_report` or
+`write_multi_label_report`. Both write the same JSON and JSONL files; the Markdown and figures differ.
+"""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .figures import plot_confusion, plot_per_label, plot_roc
+from .fileio import atomic_write
+
+MAX_TEXT_CHARS = 200
+
+
+def md_cell(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
+    text = " ".join(str(value).split())  # newlines would end the table row
+    if len(text) > limit:
+        text = text[: limit - 1] + "…"
+    return text.replace("\\", "\\\\").replace("|", "\\|")
+
+
+def model_lines(report: dict) -> list[str]:
+    lines = []
+    if choice := report.get("tokenizer"):
+        lines.append(f"- Tokenizer: {choice.get('kind')}" + (f" ({choice['reason']})" if choice.get("reason") else ""))
+    if pretraining := report.get("pretraining"):
+        source = f"the training texts and {pretraining['unlabeled']}" if pretraining.get("unlabeled") else \
+            "the training texts"
+        perplexities = " → ".join(f"{value:,.1f}" for value in pretraining["valid_perplexity"])
+        lines.append(f"- Pre-training: {pretraining['epochs']} epochs as a language model on {pretraining['texts']:,} "
+                     f"texts ({source}); validation perplexity {perplexities} ({pretraining['curve']})")
+    return lines
+
+
+def single_label_markdown(report: dict, title: str) -> str:
+    names = report["label_names"]
+    lines = [f"# {title}", "", *model_lines(report), f"- Examples: {report['num_examples']}",
+             f"- Accuracy: {report['accuracy'] * 100:.2f}%", f"- Macro-F1: {report['macro_f1'] * 100:.2f}%"]
+    if report.get("roc_auc") is not None:
+        lines.append(f"- ROC-AUC: {report['roc_auc']:.4f}")
+    lines += ["", "## Per-class metrics", "", "| Class | Precision | Recall | F1 | Support |",
+              "|---|---:|---:|---:|---:|"]
+    for name, m in report["per_class"].items():
+        lines.append(f"| {md_cell(name)} | {m['precision'] * 100:.2f}% | {m['recall'] * 100:.2f}% "
+                     f"| {m['f1'] * 100:.2f}% | {m['support']} |")
+    lines += ["", "## Confusion matrix", "", "Rows are true labels, columns are predicted labels.", "",
+              "| true \\ predicted | " + " | ".join(md_cell(n) for n in names) + " |",
+              "|---|" + "---:|" * len(names)]
+    for name, row in zip(names, report["confusion_matrix"]):
+        lines.append(f"| **{md_cell(name)}** | " + " | ".join(str(c) for c in row) + " |")
+    lines += mistakes([(e["index"], e["score"], e["label"], e["predicted"], e["text"]) for e in report["errors"]])
+    return "\n".join(lines) + "\n"
+
+
+def mistakes(rows: list[tuple], score_name: str = "Score") -> list[str]:
+    """The "most confident mistakes" section from (index, score, true, predicted, text) rows."""
+    lines = ["", "## Most confident mistakes", ""]
+    if not rows:
+        return [*lines, "No mistakes."]
+    lines += [f"| Index | {score_name} | True | Predicted | Text |", "|---:|---:|---|---|---|"]
+    for index, score, true, predicted, text in rows:
+        lines.append(f"| {index} | {score:.4f} | {md_cell(true)} | {md_cell(predicted)} "
+                     f"| {'' if text is None else md_cell(text)} |")
+    return lines
+
+
+def multi_label_markdown(report: dict, title: str, header: list[str]) -> str:
+    lines = [f"# {title}", "", *header, f"- Examples: {report['num_examples']}",
+             f"- Macro-F1: {report['macro_f1'] * 100:.2f}%", f"- Micro-F1: {report['micro_f1'] * 100:.2f}%",
+             f"- Samples-F1: {report['samples_f1'] * 100:.2f}%",
+             f"- Subset accuracy (every label right): {report['subset_accuracy'] * 100:.2f}%",
+             f"- Hamming loss: {report['hamming_loss']:.4f}", "", "## Per-label metrics", "",
+             "| Label | Threshold | Precision | Recall | F1 | Support |", "|---|---:|---:|---:|---:|---:|"]
+    for (name, m), threshold in zip(report["per_label"].items(), report["thresholds"]):
+        lines.append(f"| {md_cell(name)} | {threshold:.2f} | {m['precision'] * 100:.2f}% | {m['recall'] * 100:.2f}% "
+                     f"| {m['f1'] * 100:.2f}% | {m['support']} |")
+    lines += mistakes([(e["index"], e["score"], ", ".join(e["labels"]), ", ".join(e["predicted"]), e["text"])
+                        for e in report["errors"]], score_name="Margin")
+    return "\n".join(lines) + "\n"
+
+
+
+
+def write_data_files(report: dict, out: Path) -> list[Path]:
+    """eval_report.json (everything but the mistakes) and errors.jsonl (the mistakes)."""
+    summary = {key: value for key, value in report.items() if key != "errors"}
+    errors = "".join(json.dumps(e, ensure_ascii=False) + "\n" for e in report["errors"])
+    return [atomic_write(out / "eval_report.json", (json.dumps(summary, indent=2) + "\n").encode("utf-8")),
+            atomic_write(out / "errors.jsonl", errors.encode("utf-8"))]
+
+
+def write_single_label_report(report: dict, output_dir, title: str) -> list[Path]:
+    out = Path(output_dir)
+    written = [*write_data_files(report, out),
+               atomic_write(out / "eval_report.md", single_label_markdown(report, title).encode("utf-8")),
+               plot_confusion(report, out / "confusion_matrix.png", title)]
+    if report.get("roc_auc") is not None and report.get("roc_curve"):
+        written.append(plot_roc(report, out / "roc_curve.png", title))
+    return written
+
+
+def write_multi_label_report(report: dict, output_dir, title: str) -> list[Path]:
+    out = Path(output_dir)
+    markdown = multi_label_markdown(report, title, model_lines(report))
+    return [*write_data_files(report, out), atomic_write(out / "eval_report.md", markdown.encode("utf-8")),
+            plot_per_label(report, out / "per_label.png", title)]

@@ -1,0 +1,168 @@
+"""Fine-tuning: the epoch loop over labelled batches, early stopping, checkpoints and Ctrl-C.
+
+One log line per epoch, fixed width:
+
+    | epoch   2 |   19.4s | train loss 0.3127 acc 87.01% | valid loss 0.3598 acc 84.52% f1 84.49% | lr 1.50e-03 | best
+
+The task (tasks.py) gives the loss, the correct count and the validation metrics; everything else here is the same
+for every label shape. The best epoch by the validation metric is saved to OUTPUT, every epoch to OUTPUT/last.
+"""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from ..batching import EncodedSplit, make_loader
+from ..errors import NonFiniteLossError
+from ..model import RNNClassifier
+from .checkpoints import STATE_FILE, Checkpoints, describe_position
+from .config import TrainConfig
+from .optim import WeightAverage, amp_dtype, averaged, follow_schedule, make_optimisation, train_step
+from .rundir import StopRequest, TrainingStopped, check_epochs, stopped_early, write_history
+
+
+class FineTuning:
+    """A classifier, its optimiser and its resumable state (epoch, best epoch, history), trained on labelled texts."""
+
+    def __init__(self, model: RNNClassifier, task, train_set: EncodedSplit, valid_set: EncodedSplit,
+                 config: TrainConfig, device: torch.device, world, output: Path):
+        self.model, self.task, self.config, self.device, self.world, self.output = (model, task, config, device,
+                                                                                     world, output)
+        pin = device.type == "cuda"
+        self.train_loader = make_loader(train_set, config.batch_size, shuffle=True, seed=config.seed,
+                                        num_replicas=world.world_size, rank=world.rank, pin_memory=pin)
+        self.valid_loader = make_loader(valid_set, config.batch_size * 4, shuffle=False, pin_memory=pin)
+        self.loss = task.loss(config, train_set.labels, device)
+        self.optimisation = make_optimisation(model.parameters(), config.lr, config.weight_decay,
+                                              len(self.train_loader) * config.epochs, config.warmup, config.amp,
+                                              device)
+        self.average = WeightAverage(model, config.average_decay) if config.average_decay else None
+        self.checkpoints = Checkpoints(output, model, self.optimisation, self.average, config.checkpoint_every,
+                                       enabled=world.is_main)
+        self.state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
+        self.show_progress = config.progress and world.is_main and sys.stderr.isatty()
+
+    def resume(self, directory: Path, saved_epochs: int) -> bool:
+        """Continue from the checkpoint in `directory`, if it holds one of fine-tuning; whether it did."""
+        if not (directory / STATE_FILE).is_file():
+            return False
+        self.state = self.checkpoints.load_state(directory)
+        check_epochs(self.state, self.config.epochs)
+        if self.config.epochs != saved_epochs:  # the schedule now spans the new number of epochs
+            follow_schedule(self.optimisation.optimizer, self.optimisation.scheduler)
+        self.checkpoints.position = describe_position(self.state)
+        self.world.log(f"resumed from {directory} {self.checkpoints.position}")
+        if self.world.is_main:
+            write_history(self.output, self.state["history"])  # as saved with the state, even if the killed run wrote more
+        return True
+
+    def fit(self, on_epoch=None) -> bool:
+        """Train until the last epoch, early stopping or Ctrl-C; whether Ctrl-C (or SIGTERM) stopped it.
+        on_epoch(epoch, row): called on the main rank after each epoch's row is written."""
+        trained = self.world.wrap(self.model, self.device)
+        with StopRequest(enabled=self.world.world_size == 1) as stop:
+            try:
+                for epoch in self.epochs_left():
+                    self.run_epoch(trained, epoch, stop, on_epoch)
+                    if epoch - self.state["best_epoch"] >= self.config.patience:
+                        self.world.log(f"early stop: no better validation {self.config.metric} for "
+                                       f"{self.config.patience} epochs")
+                        break
+                    if stop.requested:
+                        raise TrainingStopped
+            except TrainingStopped:
+                self.world.log(f"stopped {self.checkpoints.position}; the checkpoint is in {self.output / 'last'}. "
+                               f"Continue with:\n    textrnn train --resume --output {self.output}")
+                return True
+            except NonFiniteLossError as error:
+                raise NonFiniteLossError(f"{error}; training stopped and {self.checkpoints.describe_last()}. "
+                                         "A lower --lr or --clip may help") from None
+        return False
+
+    def epochs_left(self) -> range:
+        state, config = self.state, self.config
+        if stopped_early(state, config.patience):  # a resumed run that had ended early stays ended
+            self.world.log(f"early stop: the run had stopped after epoch {state['epoch']}, {config.patience} epochs "
+                           f"without a better validation {config.metric}; a larger --patience trains on")
+            return range(0)
+        return range(state["epoch"] + 1, config.epochs + 1)
+
+    def run_epoch(self, trained: torch.nn.Module, epoch: int, stop: StopRequest, on_epoch) -> None:
+        """Train one epoch, validate, save, log, and tell on_epoch."""
+        started, state = time.time(), self.state
+        train_loss, train_accuracy = self.train_epoch(trained, epoch, stop)
+        with averaged(self.average):
+            valid = self.validate()
+        improved = valid[self.config.metric] > state["best_metric"]
+        if improved:
+            state.update(best_metric=valid[self.config.metric], best_epoch=epoch)
+        row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
+               "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"],
+               "lr": self.optimisation.scheduler.get_last_lr()[0], "seconds": time.time() - started}
+        state["history"].append(row)
+        state["epoch"] = epoch
+        self.checkpoints.save_epoch(state, improved)
+        if self.world.is_main:
+            write_history(self.output, state["history"])
+        self.world.log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
+                       f"acc {train_accuracy:6.2%} | valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} "
+                       f"f1 {valid['macro_f1']:6.2%} | lr {row['lr']:.2e} |{' best' if improved else ''}")
+        if on_epoch and self.world.is_main:
+            on_epoch(epoch, row)
+
+    def train_epoch(self, trained: torch.nn.Module, epoch: int, stop: StopRequest) -> tuple[float, float]:
+        """One pass over the training batches, from where a checkpoint within this epoch left off (the state's step
+        and running totals). Returns (loss, accuracy), summed over every rank."""
+        config, device, loader = self.config, self.device, self.train_loader
+        trained.train()
+        done = self.state.pop("step", 0)
+        # loss sum, correct, examples; stays on the device: no syncs
+        totals = torch.tensor(self.state.pop("epoch_totals", None) or [0.0, 0.0, 0.0], dtype=torch.float64,
+                              device=device)
+        loader.batch_sampler.set_epoch(epoch, skip=done)
+        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.show_progress, dynamic_ncols=True,
+                   initial=done, total=len(loader))
+        for step, batch in enumerate(bar, start=done + 1):
+            ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
+            labels = batch["labels"].to(device, non_blocking=True)  # [batch], or [batch, labels] (multi-label)
+            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
+                logits = trained(ids, batch["lengths"])  # [batch, classes]
+            loss = self.loss(logits, labels)
+            train_step(loss, self.model, self.optimisation, config.clip,
+                       {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]}, self.average)
+            totals[0] += loss.detach() * len(labels)
+            totals[1] += self.task.count_correct(logits, labels)
+            totals[2] += len(labels)  # a Python number: no host-to-device copy each step
+            if self.show_progress and step % 20 == 0:
+                bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
+            self.after_step(step, totals, stop)
+        self.optimisation.watch.check()
+        self.world.all_reduce(totals)
+        loss_sum, correct, count = totals.tolist()
+        return loss_sum / count, correct / count
+
+    def after_step(self, step: int, totals: torch.Tensor, stop: StopRequest) -> None:
+        """A checkpoint when one is due or Ctrl-C asked for it; then Ctrl-C stops the run."""
+        if stop.requested or self.checkpoints.due():
+            self.checkpoints.save_state({**self.state, "step": step, "epoch_totals": totals.tolist()})
+        if stop.requested:
+            raise TrainingStopped
+
+    @torch.inference_mode()
+    def validate(self) -> dict:
+        """Loss, accuracy and macro-F1 on the validation batches, as the task measures them."""
+        self.model.eval()
+        loss, logits, targets = 0.0, [], []
+        for batch in self.valid_loader:
+            labels = batch["labels"].to(self.device, non_blocking=True)
+            with torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.config.amp):
+                batch_logits = self.model(batch["ids"].to(self.device, non_blocking=True), batch["lengths"]).float()
+            loss += self.loss(batch_logits, labels, reduction="sum")
+            logits.append(batch_logits)
+            targets.append(labels)
+        targets = torch.cat(targets).cpu().numpy()
+        return {"loss": float(loss) / len(targets), **self.task.validation_metrics(torch.cat(logits).cpu(), targets)}
