@@ -3,9 +3,13 @@
 import json
 import random
 
+import pytest
+
 from helpers import TINY_MODEL, write_csv
 
 from textrnn.cli import main
+
+pytestmark = pytest.mark.slow  # whole training runs
 
 
 def skewed_rows(count: int, seed: int) -> list[tuple[str, str]]:

@@ -4,7 +4,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from helpers import TINY_MODEL
+
+pytestmark = pytest.mark.slow  # whole training runs
 
 
 def test_two_process_training_with_torchrun(sentiment_files, tmp_path):

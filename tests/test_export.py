@@ -249,3 +249,18 @@ def test_export_refuses_to_write_beside_safetensors(trained_run, tmp_path):
     target = shutil.copytree(trained_run, tmp_path / "copy", ignore=shutil.ignore_patterns("last", "eval-*"))
     with pytest.raises(TextRNNError, match="holds model.safetensors, which textrnn.load would read instead"):
         export_model(trained_run, target)
+
+
+def test_the_parity_probe_measures_the_probabilities_the_model_serves():
+    # Logits shifted by a constant: the same softmax, other sigmoids. A multi-label model serves the sigmoids,
+    # so its probe must see the shift; a single-label model's must not.
+    from textrnn.export import max_probability_difference
+    from textrnn.tasks import make_task
+
+    model = RNNClassifier(ModelConfig(vocab_size=50, num_classes=3, embedding_dim=8, hidden_dim=8)).eval()
+
+    def shifted(ids, lengths):
+        return model(ids, lengths) + 1.0
+
+    assert max_probability_difference(model, shifted, make_task("single", "abc")) < 1e-6
+    assert max_probability_difference(model, shifted, make_task("multi", "abc")) > 0.05

@@ -16,6 +16,8 @@ from textrnn.training.checkpoints import STATE_FILE
 from textrnn.cli import main
 from textrnn.model import ModelConfig, RNNClassifier
 
+pytestmark = pytest.mark.slow  # whole training runs
+
 EVERY_STEP = ["--checkpoint-every", "1e-9"]  # any positive number of seconds below a step's time
 
 

@@ -14,6 +14,8 @@ import pytest
 from serve_process import running_server
 from textrnn.inference import classify_text, load
 
+pytestmark = pytest.mark.slow  # a real server and a headless browser
+
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 

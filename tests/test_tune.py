@@ -18,6 +18,8 @@ from textrnn.cli import main
 from textrnn.errors import ConfigError, DataError, NonFiniteLossError
 from textrnn.training.tune import SEARCH_SPACE, parse_duration, tune
 
+pytestmark = pytest.mark.slow  # whole training runs
+
 FIXED = ["--epochs", "2", "--embedding-dim", "8", "--hidden-dim", "8", "--no-progress", "--device", "cpu"]
 
 

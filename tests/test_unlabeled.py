@@ -14,6 +14,8 @@ from textrnn.training.checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
 from textrnn.cli import main
 from test_resume import EVERY_STEP, assert_same_results
 
+pytestmark = pytest.mark.slow  # whole training runs
+
 PRETRAIN = ["--pretrain-epochs", "2", "--epochs", "1", "--seed", "3", *TINY_MODEL]
 
 

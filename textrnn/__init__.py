@@ -1,6 +1,6 @@
 """textrnn: train, evaluate and serve recurrent (LSTM, GRU, RNN) text classifiers."""
 
-__version__ = "0.1.0"
+from .version import __version__
 
 from .inference import TextClassifier, classify_text, load
 from .explain import explain  # textrnn.explain is now this function; `from textrnn.explain import ...` still works

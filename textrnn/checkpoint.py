@@ -18,7 +18,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load as load_safetensors_bytes
 from safetensors.torch import save as save_safetensors_bytes
 
-from . import __version__
+from .version import __version__
 from .errors import ModelDirError
 from .fileio import atomic_write, atomic_write_json
 from .model import ModelConfig, RNNClassifier

@@ -27,7 +27,7 @@ import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
 
-from . import __version__
+from .version import __version__
 from .training.config import PRESET_FIELDS, PRESETS, SEARCHABLE, TrainConfig, flag_name, read_config_file
 from .errors import TextRNNError
 

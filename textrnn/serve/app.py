@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib.resources import files
 from typing import Annotated, Literal
 
-from .. import __version__
+from ..version import __version__
 from ..errors import InputError, TextRNNError
 from ..inference import TextClassifier, check_texts, classify_text, load
 from .batcher import Batcher
@@ -248,7 +248,14 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     add_error_handlers(app)
     app.add_middleware(BodyCheckMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=metrics)  # added last, so outermost: it sees the refusals too
-    page = files("textrnn.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+    add_model_routes(app, classifier, settings, batcher, record_batch)
+    add_service_routes(app, classifier, settings, registry)
+    return app
+
+
+def add_model_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSettings, batcher: Batcher,
+                     record_batch) -> None:
+    """POST /predict and /explain: the model's answers."""
 
     @app.post("/predict", response_model=TextResult | list[TextResult])
     async def predict(request: PredictRequest):
@@ -271,10 +278,16 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
         text = checked_inputs(request.inputs, 1)[0][0]
         return await asyncio.to_thread(explain_text, text, classifier, **options)
 
+
+def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSettings,
+                       registry: CollectorRegistry) -> None:
+    """GET /info, /health, /metrics and the page at /."""
+    page = files("textrnn.serve").joinpath("static/index.html").read_text(encoding="utf-8")
+
     @app.get("/info")
     async def info() -> Info:
         config = classifier.config
-        return Info(labels=classifier.labels, problem_type=config.get("problem_type", "single"),
+        return Info(labels=classifier.labels, problem_type=classifier.task.problem_type,
                     max_length=classifier.tokenizer_config.max_length, tokenizer=classifier.tokenizer_config.kind,
                     textrnn_version=__version__, model_textrnn_version=config.get("textrnn_version"),
                     model_settings=config.get("model", {}), batching={"enabled": settings.batching,
@@ -292,8 +305,6 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     @app.get("/", response_class=HTMLResponse)
     async def index():
         return page
-
-    return app
 
 
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, settings: ServeSettings | None = None,
