@@ -1,6 +1,6 @@
 """Many `textrnn train` runs side by side, one process each, within a time budget: a sweep on one GPU.
 
-    python scripts/run_experiments.py --plan issue15 --budget 520 --output runs/sweep            # on a GPU machine
+    python scripts/run_experiments.py --plan imdb-bag --budget 520 --output runs/sweep            # on a GPU machine
     python scripts/run_experiments.py --plan smoke --budget 300 --output runs/smoke --device cpu  # a check here
 
 Every run is `textrnn train` with the data flags of scripts/benchmark_accuracy.py (a set without a test split
@@ -26,15 +26,15 @@ from common import data_flags, read_jsonl
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# (data set, flags, seeds): IMDB's candidates for issue 15 (the n-gram bag; pre-training on the unlabelled split)
+# (data set, flags, seeds): IMDB candidates (the n-gram bag; pre-training on the unlabelled split)
 PLANS = {
-    "issue15": [
+    "imdb-bag": [
         ("imdb", [], [0]),
         ("imdb", ["--ngrams", "2"], [0, 1, 2]),
         ("imdb", ["--ngrams", "2", "--pretrain-epochs", "1"], [0, 1]),
     ],
     # after the bag learnt to drop the words that word dropout drops: the bag again, and the default's other seeds
-    "issue15b": [
+    "imdb-bag-seeds": [
         ("imdb", [], [1, 2]),
         ("imdb", ["--ngrams", "2"], [0, 1, 2]),
     ],
