@@ -169,3 +169,40 @@ def test_plot_training_curves_empty_history_raises(tmp_path):
     with pytest.raises(ValueError, match="empty"):
         plot_training_curves([], tmp_path / "x.png")
     assert not (tmp_path / "x.png").exists()
+
+
+def png_size(path) -> tuple[int, int]:
+    """(width, height) in pixels, from the PNG's IHDR chunk."""
+    header = path.read_bytes()[:24]
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def test_a_report_of_many_classes_keeps_its_figure_and_table_bounded(tmp_path):
+    """120 classes: the confusion figure and the Markdown table keep the classes with the most support, say so,
+    and the figure's pixels stay bounded however many classes (or however long their names) there are."""
+    rng = np.random.default_rng(0)
+    names = [f"class {i} " + "with a very long name " * 10 for i in range(120)]
+    labels = np.concatenate([np.arange(120), rng.integers(0, 10, 480)])  # classes 0-9 have the most support
+    probs = rng.dirichlet(np.ones(120), size=len(labels))
+    report = compute_report(labels.tolist(), probs, names)
+    write_report(report, tmp_path)
+    width, height = png_size(tmp_path / "confusion_matrix.png")
+    assert width <= 4000 and height <= 4000
+    md = (tmp_path / "eval_report.md").read_text(encoding="utf-8")
+    assert "Only the 20 classes with the most support (of 120) are shown" in md
+    header = next(line for line in md.splitlines() if line.startswith("| true \\ predicted"))
+    assert header.count(" | ") == 20 and "class 9 " in header and "class 119 " not in header
+    assert len(json.loads((tmp_path / "eval_report.json").read_text())["confusion_matrix"]) == 120
+
+
+def test_a_multi_label_report_of_many_labels_keeps_per_label_png_bounded(tmp_path):
+    from textrnn.metrics import multi_label_report
+    from textrnn.report import write_multi_label_report
+
+    rng = np.random.default_rng(1)
+    names = [f"label {i}" for i in range(120)]
+    targets = (rng.random((300, 120)) < 0.05).astype(np.float32)
+    report = multi_label_report(targets, rng.random((300, 120)), names, [0.5] * 120)
+    write_multi_label_report(report, tmp_path, "many labels")
+    width, height = png_size(tmp_path / "per_label.png")
+    assert width <= 2000 and height <= (0.32 * 50 + 1.5) * 120 + 200  # 50 bars of 0.32 inches at 120 dpi, a margin

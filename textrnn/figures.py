@@ -25,6 +25,11 @@ PANELS = [  # (panel, {history key: legend label}) for plot_training_curves
 # glyph by glyph, to whichever is installed (Debian: fonts-wqy-microhei or fonts-noto-cjk).
 FONT_FALLBACK = ["DejaVu Sans", "Noto Sans CJK SC", "Noto Sans CJK JP", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei",
                  "Source Han Sans SC", "Microsoft YaHei", "PingFang SC", "Hiragino Sans", "Noto Sans Thai"]
+# A figure's size grows with its classes (the confusion matrix's cells as their square): above this many only the
+# classes with the most support are drawn, and the title says so. Any more would be unreadable anyway.
+MAX_CLASSES_SHOWN = 50
+CONFUSION_MAX_SIDE_INCHES = 24.0  # the matrix's side; its cells shrink to fit above 34 classes
+MAX_NAME_CHARS = 30  # a tick label longer than this is cut: bbox_inches="tight" would widen the figure to fit it
 
 
 def new_figure(width: float, height: float):
@@ -63,28 +68,51 @@ def save_figure(fig, path: Path) -> Path:
     return atomic_write(path, buf.getvalue())
 
 
+def most_supported(supports, limit: int = MAX_CLASSES_SHOWN) -> list[int]:
+    """The indices of the `limit` classes with the most support (ties: the first), kept in their label order."""
+    supports = np.asarray(supports)
+    if len(supports) <= limit:
+        return list(range(len(supports)))
+    return sorted(np.argsort(-supports, kind="stable")[:limit].tolist())
+
+
+def short_name(name: str, limit: int = MAX_NAME_CHARS) -> str:
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def shown_classes_note(shown: int, total: int, what: str = "classes") -> str:
+    """What a capped figure or table says of the classes it leaves out ("" when it shows them all)."""
+    return "" if shown == total else f"the {shown} {what} with the most support (of {total})"
+
+
 @with_fonts
 def plot_confusion(report: dict, path: Path, title: str) -> Path:
-    names, counts = report["label_names"], np.asarray(report["confusion_matrix"])
+    counts = np.asarray(report["confusion_matrix"])
     totals = counts.sum(axis=1, keepdims=True)
     # Colour by row share so a small class's mistakes are as visible as a large one's.
     share = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    k = len(names)
-    fig = new_figure(max(4.5, 0.7 * k + 2.5), max(4.0, 0.7 * k + 2.0))
+    shown = most_supported(totals[:, 0])
+    counts, share = counts[np.ix_(shown, shown)], share[np.ix_(shown, shown)]
+    names = [short_name(report["label_names"][i]) for i in shown]
+    k = len(shown)
+    cell = min(0.7, CONFUSION_MAX_SIDE_INCHES / k)
+    fig = new_figure(max(4.5, cell * k + 2.5), max(4.0, cell * k + 2.0))
     ax = fig.add_subplot()
     image = ax.imshow(share * 100, cmap="Blues", vmin=0, vmax=100)
     fig.colorbar(image, ax=ax, label="% of true class")
-    fontsize = 10 if k <= 10 else 7
+    fontsize = 10 if k <= 10 else 7 if k <= 25 else 4.5
     for i in range(k):
         for j in range(k):
             ax.text(j, i, f"{counts[i, j]}\n{share[i, j] * 100:.1f}%", ha="center", va="center",
                     fontsize=fontsize, color="white" if share[i, j] > 0.5 else "black")
     rotate = k > 4 or max(len(n) for n in names) > 8
-    ax.set_xticks(range(k), names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
-    ax.set_yticks(range(k), names)
+    ax.set_xticks(range(k), names, rotation=45 if rotate else 0, ha="right" if rotate else "center",
+                  fontsize=None if k <= 25 else 6)
+    ax.set_yticks(range(k), names, fontsize=None if k <= 25 else 6)
     ax.set_xlabel("Predicted label")
     ax.set_ylabel("True label")
-    ax.set_title(f"{title}\nconfusion matrix (n={report['num_examples']})")
+    note = shown_classes_note(k, len(report["label_names"]))
+    ax.set_title(f"{title}\nconfusion matrix (n={report['num_examples']})" + (f"\nof {note}" if note else ""))
     return save_figure(fig, path)
 
 
@@ -150,17 +178,19 @@ def plot_pretraining(history: list[dict], path) -> Path:
 @with_fonts
 def plot_per_label(report: dict, path: Path, title: str) -> Path:
     """Precision, recall and F1 of each label as horizontal bars, with each label's support."""
-    names = list(report["per_label"])
     metrics = report["per_label"]
+    every_name = list(metrics)
+    names = [every_name[i] for i in most_supported([metrics[name]["support"] for name in every_name])]
     fig = new_figure(8, max(3.5, 0.32 * len(names) + 1.5))
     ax = fig.add_subplot()
     positions = np.arange(len(names))
     for offset, key in zip((-0.27, 0.0, 0.27), ("precision", "recall", "f1")):
         ax.barh(positions + offset, [metrics[name][key] * 100 for name in names], height=0.27, label=key)
-    ax.set_yticks(positions, [f"{name} ({metrics[name]['support']})" for name in names])
+    ax.set_yticks(positions, [f"{short_name(name)} ({metrics[name]['support']})" for name in names])
     ax.invert_yaxis()
-    ax.set(xlim=(0, 100), xlabel="%", title=f"{title}\nper label (support in brackets); macro-F1 "
-                                           f"{report['macro_f1'] * 100:.1f}%")
+    note = shown_classes_note(len(names), len(every_name), "labels")
+    ax.set(xlim=(0, 100), xlabel="%", title=f"{title}\nper label (support in brackets){'; ' + note if note else ''}; "
+                                           f"macro-F1 {report['macro_f1'] * 100:.1f}%")
     ax.legend(loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)

@@ -8,10 +8,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .figures import plot_confusion, plot_per_label, plot_roc
+from .figures import most_supported, plot_confusion, plot_per_label, plot_roc, shown_classes_note
 from .fileio import atomic_write
 
 MAX_TEXT_CHARS = 200
+# The Markdown confusion table has a cell per pair of classes: past this many columns no viewer shows it whole, so
+# it keeps the classes with the most support (eval_report.json keeps the whole matrix).
+MAX_MARKDOWN_CONFUSION_CLASSES = 20
 
 
 def md_cell(value: Any, limit: int = MAX_TEXT_CHARS) -> str:
@@ -34,8 +37,22 @@ def model_lines(report: dict) -> list[str]:
     return lines
 
 
+def confusion_table(report: dict) -> list[str]:
+    """The confusion matrix as a Markdown table, of at most MAX_MARKDOWN_CONFUSION_CLASSES classes."""
+    matrix = report["confusion_matrix"]
+    shown = most_supported([sum(row) for row in matrix], MAX_MARKDOWN_CONFUSION_CLASSES)
+    names = [report["label_names"][i] for i in shown]
+    lines = ["", "## Confusion matrix", "", "Rows are true labels, columns are predicted labels."]
+    if note := shown_classes_note(len(shown), len(matrix)):
+        lines.append(f"Only {note} are shown; eval_report.json has the whole matrix.")
+    lines += ["", "| true \\ predicted | " + " | ".join(md_cell(n) for n in names) + " |",
+              "|---|" + "---:|" * len(names)]
+    for name, i in zip(names, shown):
+        lines.append(f"| **{md_cell(name)}** | " + " | ".join(str(matrix[i][j]) for j in shown) + " |")
+    return lines
+
+
 def single_label_markdown(report: dict, title: str) -> str:
-    names = report["label_names"]
     lines = [f"# {title}", "", *model_lines(report), f"- Examples: {report['num_examples']}",
              f"- Accuracy: {report['accuracy'] * 100:.2f}%", f"- Macro-F1: {report['macro_f1'] * 100:.2f}%"]
     if report.get("roc_auc") is not None:
@@ -45,11 +62,7 @@ def single_label_markdown(report: dict, title: str) -> str:
     for name, m in report["per_class"].items():
         lines.append(f"| {md_cell(name)} | {m['precision'] * 100:.2f}% | {m['recall'] * 100:.2f}% "
                      f"| {m['f1'] * 100:.2f}% | {m['support']} |")
-    lines += ["", "## Confusion matrix", "", "Rows are true labels, columns are predicted labels.", "",
-              "| true \\ predicted | " + " | ".join(md_cell(n) for n in names) + " |",
-              "|---|" + "---:|" * len(names)]
-    for name, row in zip(names, report["confusion_matrix"]):
-        lines.append(f"| **{md_cell(name)}** | " + " | ".join(str(c) for c in row) + " |")
+    lines += confusion_table(report)
     lines += mistakes([(e["index"], e["score"], e["label"], e["predicted"], e["text"]) for e in report["errors"]])
     return "\n".join(lines) + "\n"
 
