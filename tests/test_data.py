@@ -206,3 +206,89 @@ def test_a_label_column_beside_another_named_label(tmp_path):
     data = prepare_data(DatasetDict({"train": train}), label_column="category", validation_size=0.25)
     assert data.label_names == ["books", "fruit", "phones"]
     assert sorted(list(data.train["label"]) + list(data.validation["label"])) == sorted([0, 1, 2] * 4)
+
+
+# ----------------------------------------------------------------------------- label columns that are not labels
+
+
+def train_of(labels, **columns) -> DatasetDict:
+    return DatasetDict({"train": Dataset.from_dict({"text": texts(len(labels)), "label": labels, **columns})})
+
+
+def test_a_regression_target_is_refused_with_a_hint():
+    scores = [(i + 0.5) / 300 for i in range(300)]  # 0.00167, 0.005, ...
+    with pytest.raises(DataError, match=r"train split: column 'label' holds 300 different numbers with a fraction "
+                                        r"\(0.00166.*\): this looks like a regression target, not labels; is 'label' "
+                                        r"the label column\? name it with --label-column; .*--problem-type single"):
+        prepare_data(train_of(scores))
+    # Half-star ratings are classes; so are whole numbers read as floats.
+    stars = [0.5 * (1 + i % 10) for i in range(100)]
+    assert prepare_data(train_of(stars)).label_names == ["0.5", "1", "1.5", "2", "2.5", "3", "3.5", "4", "4.5", "5"]
+
+
+def test_more_labels_than_half_the_rows_is_refused_but_tiny_data_sets_pass():
+    ids = [i // 3 * 3 for i in range(60)] + list(range(1000, 1100))  # 120 labels in 160 rows
+    with pytest.raises(DataError, match=re.escape("train split: column 'label' holds 120 different labels in 160 "
+                                                  "rows ('0', '3', '6', ...), too few texts per label")):
+        prepare_data(train_of(ids))
+    with pytest.raises(DataError, match="--label-column"):
+        prepare_data(train_of(ids), label_column="label")  # naming the column is no override: --problem-type is
+    tiny = train_of([f"class {i % 10}" for i in range(20)])  # 20 rows, 10 classes: a smoke test, not a mistake
+    assert len(prepare_data(tiny, validation_size=0.5).label_names) == 10
+    validation = Dataset.from_dict({"text": texts(2), "label": [ids[0], ids[-1]]})
+    forced = prepare_data(DatasetDict({**train_of(ids), "validation": validation}), problem_type="single")
+    assert len(forced.label_names) == 120
+
+
+def test_joined_label_lists_in_a_single_label_column_are_refused():
+    labels = ["news", "sport", "news|sport", "weather", "sport | weather"] * 4
+    with pytest.raises(DataError, match=re.escape("train split, row 2: column 'label' holds 'news|sport', labels of "
+                                                  "other rows joined by '|' (2 such labels), so each combination "
+                                                  "would be a class of its own; pass --label-separator '|'")):
+        prepare_data(train_of(labels))
+    assert len(prepare_data(train_of(labels), problem_type="single").label_names) == 5
+    assert prepare_data(train_of(labels), label_separator="|").label_names == ["news", "sport", "weather"]
+
+
+def test_ordinary_labels_with_commas_or_spaces_are_not_taken_for_joined_lists():
+    labels = ["very positive", "positive", "1,000+", "1", "0; none", "none", "a,b"] * 4
+    assert len(prepare_data(train_of(labels)).label_names) == 7
+
+
+def test_nested_label_columns_name_the_column_and_the_accepted_shapes(tmp_path):
+    accepted = "a label is a name or a number per row, a list of them per row (multi-label)"
+    struct = write_rows(tmp_path / "struct.parquet", [{"text": f"t {i}", "label": {"id": i % 2, "name": "x"}}
+                                                      for i in range(10)])
+    with pytest.raises(DataError, match=re.escape("train split, row 0: column 'label' holds a struct {'id': 0, "
+                                                  f"'name': 'x'}}, not a label; {accepted}")):
+        prepare_data(load_splits(train_file=struct))
+    with pytest.raises(DataError, match=re.escape("train split, row 0: column 'label' holds a struct")):
+        prepare_data(load_splits(train_file=struct), problem_type="multi")
+    nested = write_rows(tmp_path / "nested.parquet", [{"text": f"t {i}", "label": [["a"], ["b"]]} for i in range(10)])
+    for problem_type in ("auto", "single"):
+        with pytest.raises(DataError, match=re.escape("train split, row 0: column 'label' holds a list inside a list "
+                                                      f"(['a']); {accepted}")):
+            prepare_data(load_splits(train_file=nested), problem_type=problem_type)
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([b"pos", b"neg"] * 5, "train split, row 0: column 'label' holds bytes (b'pos'), not label names"),
+    (["pos", "neg", "", "pos"] * 3, "train split, row 2: column 'label' holds an empty label name ('')"),
+    (["pos", "neg", " ", "pos"] * 3, "train split, row 2: column 'label' holds an empty label name (' ')"),
+    ([0.0, 1.0, float("nan"), 1.0] * 3, "train split, row 2: no label (NaN) in column 'label'"),
+    ([0.0, 1.0, float("inf"), 1.0] * 3, "train split, row 2: column 'label' holds inf, not a label"),
+    ([["a", None], ["b"]] * 5, "train split, row 0: column 'label' holds a null label inside its list"),
+    ([["a"], ["b", ""]] * 5, "train split, row 1: column 'label' holds an empty label name ('')"),
+    ([[{"x": 1}], [{"x": 2}]] * 5, "train split, row 0: column 'label' holds a struct {'x': 1}, not a label"),
+])
+def test_values_that_are_no_label_are_named(labels, message):
+    with pytest.raises(DataError, match=re.escape(message)):
+        prepare_data(train_of(labels))
+
+
+def test_odd_values_in_other_splits_are_named_and_bool_labels_are_two_classes():
+    assert prepare_data(train_of([True, False] * 5)).label_names == ["False", "True"]
+    raw = DatasetDict({**train_of(["pos", "neg"] * 5), "test": Dataset.from_dict({"text": texts(2),
+                                                                                 "label": ["pos", ""]})})
+    with pytest.raises(DataError, match=re.escape("test split, row 1: column 'label' holds an empty label name")):
+        prepare_data(raw)

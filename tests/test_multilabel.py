@@ -124,6 +124,18 @@ def test_bad_label_shapes_name_the_row_and_column(make, options, error, message)
         prepare_data(make(), **options)
 
 
+def test_a_separator_that_never_occurs_is_refused_and_names_the_one_used():
+    labels = ["news|sport", "news", "sport|weather", "weather"] * 3
+    with pytest.raises(DataError, match=re.escape("train split: --label-separator '||' never occurs in column 'label', "
+                                                  "so every text would have one label; a value: 'news|sport' (it holds "
+                                                  "'|': --label-separator '|'?)")):
+        prepare_data(raw_of(labels), label_separator="||")
+    with pytest.raises(DataError, match=re.escape("never occurs in column 'label', so every text would have one label; "
+                                                  "a value: 'news'. Give the separator")):
+        prepare_data(raw_of(["news", "sport"] * 5), label_separator=",")
+    assert prepare_data(raw_of(labels), label_separator="|").label_names == ["news", "sport", "weather"]
+
+
 def test_a_list_column_mixed_with_scalars_is_named(tmp_path, capsys):
     path = tmp_path / "mixed.jsonl"
     path.write_text('{"text": "a b", "labels": ["x"]}\n{"text": "c d", "labels": "y"}\n' * 5)

@@ -5,8 +5,10 @@
     0/1 columns         --label-columns joy,love,anger: one column per label, 1 where it applies
 
 A text with no label at all is valid. labels.LabelReader is the only user: it turns these lists into label ids.
+check_label_value, shared with labels.py, refuses a value that is no label in any shape (a struct, bytes, "").
 """
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -14,6 +16,44 @@ from datasets import ClassLabel, Dataset
 from datasets import Sequence as SequenceFeature
 
 from .errors import DataError
+
+
+ACCEPTED_SHAPES = ("a label is a name or a number per row, a list of them per row (multi-label), names joined "
+                   "by --label-separator, or 0/1 columns named by --label-columns")
+SEPARATORS = (",", "|", ";")  # the separators a delimited label column is likely to use, for hints
+
+
+def preview(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def is_missing(value) -> bool:
+    """No label: null, or NaN (a float column's missing value)."""
+    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
+
+
+def check_label_value(value, row: int, split_name: str, column: str, in_list: bool = False) -> None:
+    """Refuse a value that is no label in any shape, naming its row: a struct, a list (in a list, or among single
+    labels), bytes, an empty name, an infinite number; inside a list, a null too. Missing values are the caller's."""
+    where = f"{split_name} split, row {row}: column {column!r}"
+    if isinstance(value, dict):
+        raise DataError(f"{where} holds a struct {preview(value)}, not a label; {ACCEPTED_SHAPES}")
+    if isinstance(value, (list, tuple)):
+        held = "a list inside a list" if in_list else "a list where the other rows hold single labels"
+        raise DataError(f"{where} holds {held} ({preview(value)}); {ACCEPTED_SHAPES}")
+    if isinstance(value, (bytes, bytearray)):
+        raise DataError(f"{where} holds bytes ({preview(value)}), not label names; store the labels as text "
+                        "(decoded, as UTF-8 say)")
+    if isinstance(value, str) and not value.strip():
+        raise DataError(f"{where} holds an empty label name ({value!r}); "
+                        + ("leave it out of the list (an empty list is a text with no label)" if in_list else
+                           "give that row its label or remove it"))
+    if isinstance(value, (float, np.floating)) and math.isinf(value):
+        raise DataError(f"{where} holds {value}, not a label")
+    if in_list and is_missing(value):
+        raise DataError(f"{where} holds a null label inside its list; leave it out (an empty list is a text with "
+                        "no label)")
 
 
 def is_list_column(split: Dataset, column: str) -> bool:
@@ -49,10 +89,26 @@ def label_lists(split: Dataset, split_name: str, column: str | None, columns: Se
             value = []  # a row with no label at all
         if not isinstance(value, (list, tuple)):
             raise DataError(f"{split_name} split, row {row}: column {column!r} holds a single "
-                            f"{type(value).__name__} ({value!r}) where the other rows hold lists of labels; give "
-                            "every row a list (an empty one for no label)")
+                            f"{type(value).__name__} ({preview(value)}) where the other rows hold lists of labels; "
+                            "give every row a list (an empty one for no label)")
+        for element in value:
+            check_label_value(element, row, split_name, column, in_list=True)
         lists.append(list(value))
     return lists
+
+
+def check_separator_occurs(values: list, column: str, separator: str) -> None:
+    """--label-separator that occurs in no training row reads every text as having one label, the whole value,
+    silently: almost surely the wrong separator (or not multi-label data at all)."""
+    names = [value for value in values if isinstance(value, str) and value.strip()]
+    if not names or any(separator in value for value in names):
+        return  # no text values: split_names or the label count says what is wrong
+    sample = next((value for value in names if any(other in value for other in SEPARATORS)), names[0])
+    used = [other for other in SEPARATORS if other != separator and other in sample]
+    guess = f" (it holds {used[0]!r}: --label-separator {used[0]!r}?)" if used else ""
+    raise DataError(f"train split: --label-separator {separator!r} never occurs in column {column!r}, so every text "
+                    f"would have one label; a value: {preview(sample)}{guess}. Give the separator the column uses, "
+                    "or leave out --label-separator for one label per text")
 
 
 def split_names(value, row: int, split_name: str, column: str, separator: str) -> list[str]:

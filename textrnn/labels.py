@@ -6,6 +6,7 @@ LabelReader.convert a split as (text, label): a class id per text, or a list of 
 Every bad value is an error naming its split, row and column.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +19,12 @@ from .errors import ConfigError, DataError
 TEXT_COLUMNS = ("text", "sentence", "review", "content", "document", "body", "comment", "tweet", "utterance",
                 "question")
 LABEL_COLUMNS = ("label", "labels", "sentiment", "class", "category", "target", "polarity", "y")
+# Half-star ratings (0.5 to 5) have 5 values with a fraction and grade scales (1.0, 1.3, 1.7, ... 4.0) about 7;
+# a regression target (0.001, 0.25, ...) has one nearly per row.
+MAX_FRACTIONAL_LABELS = 12
+# A column with more labels than half its rows is doubted only above this many: 20 rows with 10 classes is a fine
+# smoke test, and a report of 20 classes is small.
+MIN_LABELS_TO_DOUBT = 20
 
 
 def find_column(columns, candidates, override, what: str, flag: str) -> str:
@@ -44,11 +51,64 @@ def label_names_of(split: Dataset, label_column: str) -> list[str]:
     if isinstance(feature, ClassLabel):
         return list(feature.names)
     values = split[label_column]
-    distinct = {value for value in values if value is not None}
+    for row, value in enumerate(values):
+        label_lists.check_label_value(value, row, "train", label_column)
+    distinct = {value for value in values if not label_lists.is_missing(value)}
     if all(isinstance(value, (int, float, np.number)) and not isinstance(value, bool) and float(value).is_integer()
            for value in distinct):
         return list(dict.fromkeys(label_name(value) for value in sorted(distinct)))  # numeric order: 2 before 10
     return sorted({label_name(value) for value in distinct})
+
+
+def is_fractional_number(name: str) -> bool:
+    try:
+        number = float(name)
+    except ValueError:
+        return False
+    return math.isfinite(number) and not number.is_integer()
+
+
+def check_looks_like_labels(values: list, label_column: str, names: list[str]) -> None:
+    """Refuse an undeclared single-label column that looks like something else: a regression target, a column
+    with a label per text or two (an id, a score, free text), or label lists joined into one string."""
+    hint = (f"is {label_column!r} the label column? name it with --label-column; if these are the classes after all, "
+            "--problem-type single reads them as they are")
+    fractional = [name for name in names if is_fractional_number(name)]
+    if len(fractional) > MAX_FRACTIONAL_LABELS:
+        raise DataError(f"train split: column {label_column!r} holds {len(fractional)} different numbers with a "
+                        f"fraction ({', '.join(fractional[:3])}, ...): this looks like a regression target, not "
+                        f"labels; {hint}")
+    # A class is learnt from its texts: with more labels than half the rows most labels have a single text, as in
+    # an id or free-text column. Tiny data sets stay welcome below MIN_LABELS_TO_DOUBT.
+    if len(names) > max(MIN_LABELS_TO_DOUBT, len(values) / 2):
+        raise DataError(f"train split: column {label_column!r} holds {len(names)} different labels in "
+                        f"{len(values)} rows ({', '.join(map(repr, names[:3]))}, ...), too few texts per label to "
+                        f"learn them: it does not look like labels; {hint}")
+    check_not_joined_lists(values, label_column, names)
+
+
+def joined_names(names: set[str], separator: str) -> list[str]:
+    """The names that join other names of the column with `separator`: "news|sport" beside "news" and "sport".
+    Names whose parts are not labels themselves ("very positive", "1,000+") are never among them."""
+    joined = []
+    for name in names:
+        parts = [part.strip() for part in name.split(separator)]
+        if len(parts) > 1 and all(part in names for part in parts):
+            joined.append(name)
+    return sorted(joined)
+
+
+def check_not_joined_lists(values: list, label_column: str, names: list[str]) -> None:
+    """A single-label column of joined label lists would train each combination as a class of its own, silently."""
+    for separator in label_lists.SEPARATORS:
+        joined = joined_names(set(names), separator)
+        if joined:
+            row = next(row for row, value in enumerate(values)
+                       if not label_lists.is_missing(value) and label_name(value) == joined[0])
+            raise DataError(f"train split, row {row}: column {label_column!r} holds {joined[0]!r}, labels of other "
+                            f"rows joined by {separator!r} ({len(joined)} such labels), so each combination would be "
+                            f"a class of its own; pass --label-separator {separator!r} to read them as multi-label "
+                            "data, or --problem-type single to keep them as they are")
 
 
 def check_text(text, row: int, split_name: str, text_column: str) -> None:
@@ -70,8 +130,10 @@ def to_text_label(split: Dataset, split_name: str, text_column: str, label_colum
 
     def label_id(value, row: int) -> int:
         where = f"{split_name} split, row {row}"
-        if value is None:
-            raise DataError(f"{where}: no label (empty or null) in column {label_column!r}")
+        if label_lists.is_missing(value):
+            raise DataError(f"{where}: no label ({'empty or null' if value is None else 'NaN'}) in column "
+                            f"{label_column!r}")
+        label_lists.check_label_value(value, row, split_name, label_column)
         if source_names is not None:
             if not 0 <= value < len(source_names):
                 raise DataError(f"{where}: label {value} in column {label_column!r} is out of range for its "
@@ -133,10 +195,13 @@ class LabelReader:
     problem_type: str  # single | multi, once resolved
     label_columns: list[str] | None = None
     label_separator: str | None = None
+    # --problem-type named the shape: the checks that guess at a mistaken label column trust it instead.
+    problem_type_given: bool = False
 
     @classmethod
     def detect(cls, split: Dataset, text_column=None, label_column=None, problem_type="auto", label_separator=None,
                label_columns=None) -> "LabelReader":
+        problem_type_given = problem_type != "auto"
         columns = split.column_names
         text_column = find_column(columns, TEXT_COLUMNS, text_column, "text", "--text-column")
         if label_columns:
@@ -155,21 +220,37 @@ class LabelReader:
             raise ConfigError(f"--problem-type single reads one label per text, but "
                               f"{'--label-columns' if label_columns else '--label-separator'} reads several")
         return cls(text_column, label_column, problem_type, list(label_columns) if label_columns else None,
-                   label_separator)
+                   label_separator, problem_type_given)
 
     def names(self, train: Dataset) -> list[str]:
         if self.problem_type == "single":
             if label_lists.is_list_column(train, self.label_column):
                 train = single_from_lists(train, "train", self.label_column)
-            return label_names_of(train, self.label_column)
+            names = label_names_of(train, self.label_column)
+            if not self.problem_type_given and not isinstance(train.features[self.label_column], ClassLabel):
+                check_looks_like_labels(train[self.label_column], self.label_column, names)  # declared: trusted
+            return names
+        if self.label_separator:
+            label_lists.check_separator_occurs(train[self.label_column], self.label_column, self.label_separator)
         lists = self.lists(train, "train")
         return label_lists.names_in_training(lists, label_lists.class_names(train, self.label_column)
                                             if self.label_column else None)
 
     def lists(self, split: Dataset, split_name: str) -> list[list]:
         if self.label_column and not self.label_separator and not label_lists.is_list_column(split, self.label_column):
-            return [[] if value is None else [value] for value in split[self.label_column]]  # multi forced on scalars
+            return self.scalar_lists(split, split_name)
         return label_lists.label_lists(split, split_name, self.label_column, self.label_columns, self.label_separator)
+
+    def scalar_lists(self, split: Dataset, split_name: str) -> list[list]:
+        """--problem-type multi on a plain column: each value a list of one label; missing or blank, of none."""
+        lists = []
+        for row, value in enumerate(split[self.label_column]):
+            if label_lists.is_missing(value) or (isinstance(value, str) and not value.strip()):
+                lists.append([])  # as a delimited column's empty value
+                continue
+            label_lists.check_label_value(value, row, split_name, self.label_column)
+            lists.append([value])
+        return lists
 
     def convert(self, split: Dataset, split_name: str, label_names: list[str]) -> Dataset:
         if len(split) == 0:
