@@ -243,8 +243,9 @@ def test_more_labels_than_half_the_rows_is_refused_but_tiny_data_sets_pass():
 def test_joined_label_lists_in_a_single_label_column_are_refused():
     labels = ["news", "sport", "news|sport", "weather", "sport | weather"] * 4
     with pytest.raises(DataError, match=re.escape("train split, row 2: column 'label' holds 'news|sport', labels of "
-                                                  "other rows joined by '|' (2 such labels), so each combination "
-                                                  "would be a class of its own; pass --label-separator '|'")):
+                                                  "other rows joined by '|' (2 labels are such joins), so each "
+                                                  "combination would be a class of its own; pass "
+                                                  "--label-separator '|'")):
         prepare_data(train_of(labels))
     assert len(prepare_data(train_of(labels), problem_type="single").label_names) == 5
     assert prepare_data(train_of(labels), label_separator="|").label_names == ["news", "sport", "weather"]

@@ -105,10 +105,11 @@ def check_not_joined_lists(values: list, label_column: str, names: list[str]) ->
         if joined:
             row = next(row for row, value in enumerate(values)
                        if not label_lists.is_missing(value) and label_name(value) == joined[0])
+            more = f" ({len(joined)} labels are such joins)" if len(joined) > 1 else ""
             raise DataError(f"train split, row {row}: column {label_column!r} holds {joined[0]!r}, labels of other "
-                            f"rows joined by {separator!r} ({len(joined)} such labels), so each combination would be "
-                            f"a class of its own; pass --label-separator {separator!r} to read them as multi-label "
-                            "data, or --problem-type single to keep them as they are")
+                            f"rows joined by {separator!r}{more}, so each combination would be a class of its own; "
+                            f"pass --label-separator {separator!r} to read them as multi-label data, or --problem-type "
+                            "single to keep them as they are")
 
 
 def check_text(text, row: int, split_name: str, text_column: str) -> None:
