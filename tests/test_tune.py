@@ -244,3 +244,28 @@ def test_train_config_file_mistakes(tmp_path, capsys, content, message):
     config.write_text(json.dumps(content))
     assert main(["train", "--config", str(config), "--output", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")  # the test asks for a trial outside optimize
+def test_a_defaults_trial_left_running_by_a_crash_is_run_again(data, tmp_path):
+    run = tmp_path / "crashed"
+    flags = [*data_flags(data), *FIXED, "--search", "lr", "--pruner", "none", "--output", str(run)]
+    original_optimize = optuna.Study.optimize
+
+    def crash_in_trial_0(study, *args, **kwargs):  # as kill -9 during the first trial: it stays RUNNING
+        study.ask()
+        raise SystemExit(137)
+
+    optuna.Study.optimize = crash_in_trial_0
+    try:
+        with pytest.raises(SystemExit):
+            run_main(["tune", *flags, "--trials", "1"])
+    finally:
+        optuna.Study.optimize = original_optimize
+    assert [trial.state for trial in stored_trials(run)] == [TrialState.RUNNING]
+    code, out = run_main(["tune", *flags, "--trials", "1"])
+    assert code == 0 and "trial 1 is the defaults (sentence preset) again" in out
+    from textrnn.training.config import PRESETS
+
+    finished = [trial for trial in stored_trials(run) if trial.state == TrialState.COMPLETE]
+    assert [trial.params for trial in finished] == [{"lr": PRESETS["sentence"]["lr"]}]

@@ -202,6 +202,9 @@ def run_evaluate(args) -> int:
                           problem_type=saved.get("problem_type", "single"),
                           label_separator=saved.get("label_separator"), label_columns=saved.get("label_columns"))
     output = Path(args.output or Path(args.model_dir) / f"eval-{args.split}")
+    if output.is_symlink() and not args.output:  # planted in the model directory: the report would go where it points
+        raise TextRNNError(f"{output} is a symbolic link: textrnn writes the report only into a real directory of "
+                           "the model; remove the link, or give --output")
     report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}",
                             batch_size=args.batch_size)
     print(f"{args.split}: {format_report_line(report)}")
@@ -305,12 +308,16 @@ def run_serve(args) -> int:
     return 0
 
 
+# A file system that cannot take a write: the user's to fix (free space, permissions), whatever raised it.
+UNWRITABLE = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 def is_user_error(error: Exception) -> bool:
     """Mistakes in the input, data, options or model directory, and paths that cannot be read or written or a
     full disk: the user's to fix. Anything else is a bug."""
     if isinstance(error, TextRNNError):
         return True
-    return isinstance(error, OSError) and (error.filename is not None or error.errno in (errno.ENOSPC, errno.EDQUOT))
+    return isinstance(error, OSError) and (error.filename is not None or error.errno in UNWRITABLE)
 
 
 def main(argv=None) -> int:

@@ -21,6 +21,7 @@ from pathlib import Path
 from tokenizers import Regex, Tokenizer, models, normalizers, pre_tokenizers, trainers
 
 from .errors import ConfigError, DataError
+from .fileio import atomic_write
 
 PAD_TOKEN, UNK_TOKEN = "[PAD]", "[UNK]"
 PAD_ID, UNK_ID = 0, 1
@@ -197,7 +198,8 @@ def encode_batch(tokenizer: Tokenizer, texts: Sequence[str], config: TokenizerCo
 
 
 def save_tokenizer(tokenizer: Tokenizer, path: str | Path) -> None:
-    tokenizer.save(str(path))
+    """Written whole or not at all (a full disk leaves the old file, never half a new one)."""
+    atomic_write(path, tokenizer.to_str().encode("utf-8"))
 
 
 def load_tokenizer(path: str | Path) -> Tokenizer:

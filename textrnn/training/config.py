@@ -6,6 +6,7 @@ constants. A run writes the config, resolved, to `train_config.json` beside the 
 """
 
 import json
+import math
 import statistics
 import typing
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -58,6 +59,67 @@ def check_pretrainable(config) -> None:
         raise ConfigError("pre-training needs a 1-layer bidirectional model or a unidirectional one "
                           f"(--num-layers {config.num_layers} with both directions would let upper layers "
                           "see the words they must predict)")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric setting may take: from low to high, each end included unless said otherwise."""
+
+    low: float
+    high: float
+    low_included: bool = True
+    high_included: bool = True
+
+    def holds(self, value) -> bool:
+        above = value >= self.low if self.low_included else value > self.low
+        below = value <= self.high if self.high_included else value < self.high
+        return above and below
+
+    def describe(self, value) -> str:
+        if value < self.low or (value == self.low and not self.low_included):
+            return f"at least {self.low:,}" if self.low_included else f"above {self.low:,}"
+        return f"at most {self.high:,}" if self.high_included else f"below {self.high:,}"
+
+
+SHARE = Range(0, 1, high_included=False)  # dropouts, decays, the warm-up: 1 would leave nothing
+POSITIVE = Range(0, math.inf, low_included=False)  # learning rates: any finite one may be tried
+# The upper ends lie far above any real run; they stop a mistyped value (--vocab-size 2**64, --ngram-buckets 1e11)
+# before a library overflows on it or tries to allocate terabytes.
+RANGES = {
+    "validation_size": Range(0, 1, low_included=False, high_included=False), "checkpoint_every": Range(0, 1e7),
+    "vocab_size": Range(3, 10_000_000), "min_freq": Range(1, 1e9), "max_length": Range(1, 1_000_000),
+    "embedding_dim": Range(1, 100_000), "hidden_dim": Range(1, 100_000), "num_layers": Range(1, 64),
+    "dropout": SHARE, "word_dropout": SHARE, "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16),
+    "ngram_buckets": Range(1, 50_000_000), "ngram_dim": Range(1, 4096), "batch_size": Range(1, 1_000_000),
+    "epochs": Range(1, 100_000), "lr": POSITIVE, "weight_decay": Range(0, 10),
+    "clip": Range(0, 1e6, low_included=False), "warmup": SHARE, "average_decay": SHARE,
+    "pretrain_epochs": Range(0, 100_000), "pretrain_lr": POSITIVE,
+    "patience": Range(1, 100_000), "seed": Range(0, 2**32 - 1),
+}
+
+
+def field_types(spec) -> tuple[type, ...]:
+    """The types a field's annotation allows (int | None -> (int, NoneType))."""
+    return tuple(kind for kind in (*typing.get_args(spec.type), spec.type) if isinstance(kind, type))
+
+
+def check_setting(spec, value) -> None:
+    """A setting's type (an int is no bool; a float may be written as an int), choices and range."""
+    kinds = field_types(spec)
+    allowed = kinds + ((int,) if float in kinds else ())
+    if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in kinds):
+        names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
+        raise ConfigError(f"{spec.name} must be {names}, got {value!r}")
+    choices = spec.metadata.get("choices")
+    if choices and value is not None and value not in choices:
+        raise ConfigError(f"unknown {spec.name} {value!r}: choose one of {', '.join(choices)}")
+    bounds = RANGES.get(spec.name)
+    if bounds is None or value is None:
+        return
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{spec.name} must be a finite number, got {value}")
+    if not bounds.holds(value):
+        raise ConfigError(f"{spec.name} must be {bounds.describe(value)}, got {value:,}")
 
 
 def setting(default, help: str, group: str, **flag_options):
@@ -170,23 +232,8 @@ class TrainConfig:
     progress: bool = setting(True, "progress bars on a terminal; --no-progress hides them", "optimisation")
 
     def __post_init__(self):
-        for spec in fields(self):
-            value, choices = getattr(self, spec.name), spec.metadata.get("choices")
-            if choices and value is not None and value not in choices:
-                raise ConfigError(f"unknown {spec.name} {value!r}: choose one of {', '.join(choices)}")
-        for name in ("batch_size", "epochs", "patience"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("lr", "pretrain_lr"):
-            if getattr(self, name) is not None and getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.pretrain_epochs is not None and self.pretrain_epochs < 0:
-            raise ConfigError(f"pretrain_epochs must be 0 or more, got {self.pretrain_epochs}")
-        if not 0 < self.validation_size < 1:
-            raise ConfigError(f"validation_size must be between 0 and 1, got {self.validation_size}")
-        if self.checkpoint_every < 0:
-            raise ConfigError(f"checkpoint_every must be 0 (epoch ends only) or more seconds, "
-                              f"got {self.checkpoint_every}")
+        for spec in fields(self):  # every value checked before any work starts: nothing is lost to a typo
+            check_setting(spec, getattr(self, spec.name))
         if self.embeddings and self.embedding_init == "svd":
             raise ConfigError("embeddings (a word vectors file) and embedding_init 'svd' both give the starting "
                               "embedding table: choose one")
@@ -195,24 +242,24 @@ class TrainConfig:
         if self.label_columns is not None and (len(set(self.label_column_list)) < 2 or not all(self.label_column_list)):
             raise ConfigError(f"label_columns must name 2 or more distinct columns, comma-separated; got "
                               f"{self.label_columns!r}")
-        if not 0 <= self.average_decay < 1:
-            raise ConfigError(f"average_decay must be in [0, 1), got {self.average_decay}")
-        if not 0 <= self.warmup < 1:
-            raise ConfigError(f"warmup must be in [0, 1), got {self.warmup}")
-        if self.is_resolved:  # validate every setting before any work starts
-            self.tokenizer_config()
-            try:
-                self.model_config(vocab_size=10, num_classes=2)
-            except ValueError as error:  # model.py imports only torch: its checks raise plain ValueError
-                raise ConfigError(str(error)) from None
-            if self.pretrain_epochs:
-                check_pretrainable(self)
-            elif self.unlabeled != "auto":
-                raise ConfigError("unlabeled texts feed language-model pre-training, which is off (pretrain_epochs "
-                                  "0): give --pretrain-epochs too, or leave --unlabeled out")
-            elif self.pretrain_lr is not None:
-                raise ConfigError("pretrain_lr is the learning rate of language-model pre-training, which is off "
-                                  "(pretrain_epochs 0): give --pretrain-epochs too, or leave --pretrain-lr out")
+        if self.is_resolved:
+            self.check_resolved()
+
+    def check_resolved(self) -> None:
+        """The settings that only make sense together, once the preset has filled in the rest."""
+        self.tokenizer_config()
+        try:
+            self.model_config(vocab_size=10, num_classes=2)
+        except ValueError as error:  # model.py imports only torch: its checks raise plain ValueError
+            raise ConfigError(str(error)) from None
+        if self.pretrain_epochs:
+            check_pretrainable(self)
+        elif self.unlabeled != "auto":
+            raise ConfigError("unlabeled texts feed language-model pre-training, which is off (pretrain_epochs "
+                              "0): give --pretrain-epochs too, or leave --unlabeled out")
+        elif self.pretrain_lr is not None:
+            raise ConfigError("pretrain_lr is the learning rate of language-model pre-training, which is off "
+                              "(pretrain_epochs 0): give --pretrain-epochs too, or leave --pretrain-lr out")
 
     @property
     def label_column_list(self) -> list[str] | None:
@@ -264,8 +311,10 @@ def read_config_file(path) -> dict:
     try:
         with open(path, encoding="utf-8") as handle:
             values = json.load(handle)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"--config {path} is not valid JSON: {error}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"--config {path} is not a JSON file in UTF-8: {error}") from None
+    except RecursionError:  # a hostile file of deeply nested brackets
+        raise ConfigError(f"--config {path} is nested too deeply to be a file of settings") from None
     if not isinstance(values, dict):
         raise ConfigError(f"--config {path} must hold one JSON object of settings, {{\"lr\": 0.001, ...}}")
     specs = {spec.name: spec for spec in fields(TrainConfig)}
@@ -274,9 +323,8 @@ def read_config_file(path) -> dict:
         raise ConfigError(f"--config {path}: unknown settings {', '.join(map(repr, unknown))}; the names are the "
                           "flags' without -- and with _ for - (max_length, ...)")
     for name, value in values.items():
-        kinds = tuple(kind for kind in (*typing.get_args(specs[name].type), specs[name].type) if isinstance(kind, type))
-        allowed = kinds + ((int,) if float in kinds else ())  # 1 for 1.0
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in kinds):
-            names = " or ".join("null" if kind is type(None) else kind.__name__ for kind in kinds)
-            raise ConfigError(f"--config {path}: {name} must be {names}, got {value!r}")
+        try:
+            check_setting(specs[name], value)
+        except ConfigError as error:
+            raise ConfigError(f"--config {path}: {error}") from None
     return values

@@ -6,12 +6,18 @@ between steps with a checkpoint saved, and --resume finds that checkpoint again.
 """
 
 import json
+import os
 import shutil
 import signal
 import sys
 import threading
 from dataclasses import replace
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from ..errors import ConfigError, TextRNNError
 from ..figures import plot_training_curves
@@ -37,8 +43,60 @@ def check_output(output: Path, force: bool) -> list[Path]:
 
 def clear_output(output: Path, taken: list[Path]) -> None:
     for path in taken:
-        shutil.rmtree(path) if path.is_dir() else path.unlink()
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()  # a link goes, not its target
     output.mkdir(parents=True, exist_ok=True)
+
+
+def check_output_place(output: Path, dataset: str | None) -> None:
+    """A run directory may not be, or lie inside, the data set's folder: its JSON files would join the data, which
+    would then no longer load. Nor may its last/ be a link: checkpoints would be written wherever it points."""
+    if dataset and Path(dataset).expanduser().is_dir():
+        data = Path(dataset).expanduser().resolve()
+        if output.resolve() == data or data in output.resolve().parents:
+            raise ConfigError(f"--output {output} is inside the data set's folder {dataset}: the run's files would "
+                              "mix with the data; give a directory outside it (runs/NAME, say)")
+    if (output / "last").is_symlink():
+        raise TextRNNError(f"{output / 'last'} is a symbolic link: textrnn writes checkpoints only into a real "
+                           "directory of the run; remove the link")
+
+
+class RunLock:
+    """One process at a time writes a run directory: a second `textrnn train` on the same --output is refused,
+    naming the first one's process, instead of mixing two runs' files. The lock (flock on OUTPUT/.textrnn.lock)
+    ends with the process, however it ends; the file is removed when the run does."""
+
+    FILE = ".textrnn.lock"
+
+    def __init__(self, output: Path, enabled: bool = True):
+        self.output, self.enabled, self.handle, self.made_output = output, enabled, None, False
+
+    def __enter__(self):
+        if not self.enabled or fcntl is None:  # no flock on Windows: no lock
+            return self
+        self.made_output = not self.output.exists()
+        self.output.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.output / self.FILE, "a+")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.seek(0)
+            holder = self.handle.read().strip() or "another process"
+            self.handle.close()
+            raise TextRNNError(f"{self.output} is being written by another textrnn run (process {holder}); wait "
+                               "for it to end, or give another --output") from None
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self.handle is None:
+            return
+        (self.output / self.FILE).unlink(missing_ok=True)
+        self.handle.close()  # closing releases the lock
+        if self.made_output and not any(self.output.iterdir()):
+            self.output.rmdir()  # a run that failed before writing anything leaves nothing behind
 
 
 def find_resume_dir(resume: str, output: Path) -> Path:
@@ -46,6 +104,9 @@ def find_resume_dir(resume: str, output: Path) -> Path:
     during pre-training has only the pre-training state there."""
     candidate = output / "last" if resume == "auto" else Path(resume)
     for directory in (candidate, candidate / "last"):
+        if directory.is_symlink():
+            raise TextRNNError(f"cannot resume from {directory}: it is a symbolic link, and textrnn writes "
+                               "checkpoints only into a real directory of the run")
         if any((directory / name).is_file() for name in (STATE_FILE, PRETRAIN_STATE_FILE)):
             return directory
     raise TextRNNError(f"cannot resume: no {STATE_FILE} in {candidate} or {candidate / 'last'}")

@@ -25,6 +25,7 @@ from .. import checkpoint
 from ..data import encode_texts
 from ..evaluate import evaluate_texts, format_report_line
 from ..figures import plot_pretraining
+from ..errors import TextRNNError
 from ..fileio import atomic_write_json
 from ..inference import load
 from ..model import RNNClassifier
@@ -35,7 +36,7 @@ from .inputs import Inputs, init_embedding_table, read_inputs
 from .loop import FineTuning
 from .optim import use_amp
 from .pretrain import pretrain
-from .rundir import TrainingStopped, check_output, find_resume_dir, resumed_config
+from .rundir import RunLock, TrainingStopped, check_output, check_output_place, find_resume_dir, resumed_config
 
 
 def train(config: TrainConfig, given: set[str] | None = None, on_epoch=None, final_evaluation: bool = True) -> dict:
@@ -52,15 +53,20 @@ def train(config: TrainConfig, given: set[str] | None = None, on_epoch=None, fin
     world, device = init_distributed(config.device)
     try:
         run = open_run(config, given, world)
-        torch.manual_seed(run.config.seed)
-        inputs = read_inputs(run.config, given, run, world)
-        fine_tuning, resumed = build(run, inputs, world, device)
-        if run.config.pretrain_epochs and not resumed and pretrain_encoder(run, inputs, fine_tuning, world, device):
-            return run.summary(best_epoch=0, best_valid=None, epochs_run=0, interrupted=True)
-        interrupted = fine_tuning.fit(on_epoch)
-        return finish(run, inputs, fine_tuning, interrupted, final_evaluation, world, device)
+        with RunLock(run.output, enabled=world.is_main):
+            return run_stages(run, given, world, device, on_epoch, final_evaluation)
     finally:
         end_distributed()
+
+
+def run_stages(run: "Run", given: set[str], world: Distributed, device, on_epoch, final_evaluation: bool) -> dict:
+    torch.manual_seed(run.config.seed)
+    inputs = read_inputs(run.config, given, run, world)
+    fine_tuning, resumed = build(run, inputs, world, device)
+    if run.config.pretrain_epochs and not resumed and pretrain_encoder(run, inputs, fine_tuning, world, device):
+        return run.summary(best_epoch=0, best_valid=None, epochs_run=0, interrupted=True)
+    interrupted = fine_tuning.fit(on_epoch)
+    return finish(run, inputs, fine_tuning, interrupted, final_evaluation, world, device)
 
 
 @dataclass
@@ -85,8 +91,12 @@ def open_run(config: TrainConfig, given: set[str], world: Distributed) -> Run:
     resume_dir = find_resume_dir(config.resume, output) if config.resume else None
     saved = checkpoint.read_config(resume_dir) if resume_dir else None
     if saved:
+        if not isinstance(saved.get("training"), dict):
+            raise TextRNNError(f"cannot resume from {resume_dir}: its {checkpoint.CONFIG_FILE} holds no training "
+                               "settings (it was not written by textrnn train)")
         output = resume_dir.parent
         config = resumed_config(TrainConfig.from_dict(saved["training"]), config, given, output, world.log)
+    check_output_place(output, config.dataset)
     earlier = check_output(output, config.force) if world.is_main and not resume_dir else []
     return Run(config, output, resume_dir, saved, earlier, time.time())
 

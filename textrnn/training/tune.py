@@ -160,6 +160,20 @@ def load_study(storage, name: str, identity: dict, pruner, seed: int) -> optuna.
     return study
 
 
+def enqueue_defaults(study: optuna.Study, defaults: TrainConfig, space: list[str]) -> None:
+    """What `textrnn train` gives without flags comes first: the trials after it must beat it. It is queued again
+    until it has run: a study killed during that trial must not lose it to a trial left RUNNING forever."""
+    runs = [trial for trial in study.trials if trial.user_attrs.get("defaults") or trial.number == 0 and
+            trial.params == {name: getattr(defaults, name) for name in space}]
+    ran = any(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or "error" in trial.user_attrs
+              for trial in runs)  # an error: train refused these settings, and would again
+    if ran or any(trial.state == TrialState.WAITING for trial in runs):
+        return
+    study.enqueue_trial({name: getattr(defaults, name) for name in space}, user_attrs={"defaults": True})
+    again = " again: the earlier run of it did not finish" if runs else ""
+    print(f"trial {len(study.trials) - 1} is the defaults ({defaults.preset} preset){again}", flush=True)
+
+
 def describe_params(params: dict) -> str:
     return " ".join(f"{name}={value:.3g}" if isinstance(value, float) else f"{name}={value}"
                     for name, value in params.items())
@@ -287,9 +301,7 @@ def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int
     print(f"study {study_name!r}: {len(study.trials)} earlier trials; searching {', '.join(space)} for the best "
           f"validation {metric}" + (f"; no new trial after {seconds:g}s" if seconds else "")
           + (f"; at most {trials} trials" if trials else ""), flush=True)
-    if not study.trials:  # what `textrnn train` gives without flags comes first: the trials after it must beat it
-        study.enqueue_trial({name: getattr(defaults, name) for name in space})
-        print(f"trial 0 is the defaults ({defaults.preset} preset)", flush=True)
+    enqueue_defaults(study, defaults, space)
     interrupted = False
     try:
         study.optimize(make_objective(fixed, space, run, metric, defaults), n_trials=trials, timeout=seconds,
