@@ -7,6 +7,9 @@ classify_text formats them; the CPU model gives a text the same scores alone or 
 
 The window is skipped when the last batch held a single request and nothing else is waiting: a lone client pays
 no wait, while under load the batches fill up.
+
+Nothing a batch does can stop the worker (a failure fails that batch's requests), and a request that finds no
+worker running, or is still queued when it stops, gets BatcherStopped rather than waiting forever.
 """
 
 import asyncio
@@ -14,6 +17,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..inference import TextClassifier
+
+
+class BatcherStopped(RuntimeError):
+    """The worker is not running (not started yet, stopped, or gone): the request cannot be answered."""
 
 
 @dataclass
@@ -33,23 +40,34 @@ class Batcher:
         self.queue: asyncio.Queue[Job] = asyncio.Queue()
         self.worker: asyncio.Task | None = None
         self.last_batch_requests = 1
+        self.taken: list[Job] = []
 
     def start(self) -> None:
         self.worker = asyncio.get_running_loop().create_task(self.run())
+
+    @property
+    def running(self) -> bool:
+        return self.worker is not None and not self.worker.done()
 
     async def stop(self) -> None:
         if self.worker is not None:
             self.worker.cancel()
             await asyncio.gather(self.worker, return_exceptions=True)
+        left = self.taken + [self.queue.get_nowait() for _ in range(self.queue.qsize())]
+        for job in left:  # nobody will answer these any more: tell their requests
+            if not job.done.done():
+                job.done.set_exception(BatcherStopped("the server stopped before answering this request"))
 
     async def classify(self, texts: list[str], top_k: int | None) -> list:
         """classify_text's results for checked texts (at least one), computed with whatever else is waiting."""
+        if not self.running:
+            raise BatcherStopped("the batching worker is not running")
         job = Job(texts, top_k, asyncio.get_running_loop().create_future())
         await self.queue.put(job)
         return await job.done
 
     async def gather(self) -> list[Job]:
-        jobs = [await self.queue.get()]
+        jobs = self.taken = [await self.queue.get()]  # the batch being gathered or run, for stop()
         size = len(jobs[0].texts)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self.wait_s
@@ -71,18 +89,20 @@ class Batcher:
     async def run(self) -> None:
         while True:
             jobs = await self.gather()
-            texts = [text for job in jobs for text in job.texts]
             try:
-                probs = await asyncio.to_thread(self.classifier.probabilities, texts, self.max_batch_size)
+                await self.run_batch(jobs)
             except Exception as error:  # a failed pass fails its own requests, never the worker
                 for job in jobs:
                     if not job.done.done():
                         job.done.set_exception(error)
-                continue
-            self.on_batch(len(texts), len(jobs))
-            start = 0
-            for job in jobs:
-                rows = probs[start : start + len(job.texts)]
-                start += len(job.texts)
-                if not job.done.done():  # a client that went away has its future cancelled
-                    job.done.set_result(self.classifier.task.format_results(rows, job.top_k))
+
+    async def run_batch(self, jobs: list[Job]) -> None:
+        texts = [text for job in jobs for text in job.texts]
+        probs = await asyncio.to_thread(self.classifier.probabilities, texts, self.max_batch_size)
+        self.on_batch(len(texts), len(jobs))
+        start = 0
+        for job in jobs:
+            rows = probs[start : start + len(job.texts)]
+            start += len(job.texts)
+            if not job.done.done():  # a client that went away has its future cancelled
+                job.done.set_result(self.classifier.task.format_results(rows, job.top_k))
