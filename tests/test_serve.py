@@ -1,8 +1,10 @@
-"""textrnn serve: the API in-process, dynamic batching under concurrency, and a real server process end to end."""
+"""textrnn serve: the API in-process, dynamic batching under concurrency, the options and the connection guards
+against a real uvicorn server in a thread, and a real server process end to end."""
 
 import asyncio
 import http.client
 import json
+import math
 import re
 import signal
 import socket
@@ -17,10 +19,13 @@ from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import TypeAdapter  # noqa: E402
 
 from helpers import make_texts  # noqa: E402
-from serve_process import get_text, post_json, running_server  # noqa: E402
+from serve_process import (get_text, parse_response, post_json, read_until_closed, running_server,  # noqa: E402
+                           server_in_thread)
+from textrnn.cli import main  # noqa: E402
+from textrnn.errors import ConfigError  # noqa: E402
 from textrnn.explain import explain  # noqa: E402
 from textrnn.inference import classify_text, load  # noqa: E402
-from textrnn.serve import ServeSettings, TextResult, create_app  # noqa: E402
+from textrnn.serve import ServeSettings, TextResult, create_app, serve  # noqa: E402
 
 TOLERANCE = 1e-5
 
@@ -250,3 +255,255 @@ def test_sigterm_lets_the_request_in_flight_finish(trained_run, classifier, tmp_
         assert process.returncode in (0, -signal.SIGTERM)
     log = (tmp_path / "serve.log").read_text()
     assert "Traceback" not in log
+
+
+# ---------------------------------------------------------------- options: refused before anything slow happens
+
+BAD_OPTIONS = [  # serve()'s keyword arguments, words the one-line error must hold
+    ({"port": 99999}, ["--port", "65,535", "99999"]),
+    ({"port": -1}, ["--port"]),
+    ({"port": 8080.5}, ["--port"]),
+    ({"host": ""}, ["--host"]),
+    ({"host": "no-such-host.invalid"}, ["--host", "no-such-host.invalid", "resolve"]),
+    ({"host": "192.0.2.1"}, ["--host", "not an address of this machine"]),  # TEST-NET-1: never a local address
+    ({"threads": 0}, ["--threads"]),
+    ({"threads": 100_000}, ["--threads", "256"]),
+    ({"settings": ServeSettings(batch_wait_ms=math.nan)}, ["--batch-wait-ms", "finite", "nan"]),
+    ({"settings": ServeSettings(batch_wait_ms=math.inf)}, ["--batch-wait-ms", "inf"]),
+    ({"settings": ServeSettings(batch_wait_ms=-1)}, ["--batch-wait-ms"]),
+    ({"settings": ServeSettings(batch_wait_ms=5000)}, ["--batch-wait-ms", "1000"]),
+    ({"settings": ServeSettings(max_batch_size=0)}, ["--max-batch-size"]),
+    ({"settings": ServeSettings(max_batch_size=10**9)}, ["--max-batch-size", "4,096"]),
+    ({"settings": ServeSettings(max_body_bytes=0)}, ["--max-body-bytes"]),
+    ({"settings": ServeSettings(max_inputs=0)}, ["--max-inputs"]),
+    ({"settings": ServeSettings(max_inputs=2.5)}, ["--max-inputs", "whole number"]),
+    ({"settings": ServeSettings(header_timeout_s=math.inf)}, ["ServeSettings.header_timeout_s"]),
+    ({"settings": ServeSettings(max_connections=0)}, ["ServeSettings.max_connections"]),
+]
+
+
+@pytest.mark.parametrize("options, words", BAD_OPTIONS)
+def test_serve_refuses_a_bad_option_naming_its_flag_before_loading(tmp_path, options, words):
+    with pytest.raises(ConfigError) as refused:  # a missing model directory: the option must be refused first
+        serve(tmp_path / "no-model", **options)
+    message = str(refused.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_the_command_line_prints_a_bad_flag_as_one_line_and_exits_2(tmp_path, capsys):
+    assert main(["serve", str(tmp_path / "no-model"), "--batch-wait-ms", "nan"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--batch-wait-ms" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("wait", [math.nan, math.inf])
+def test_create_app_refuses_a_wait_that_would_hang_every_batch(classifier, wait):
+    with pytest.raises(ConfigError, match="--batch-wait-ms"):
+        create_app(classifier, ServeSettings(batch_wait_ms=wait))
+
+
+def test_a_port_in_use_fails_in_one_line_before_the_model_loads(trained_run, monkeypatch, capsys):
+    def must_not_load(*args, **kwargs):
+        raise AssertionError("the model was loaded before the port was bound")
+
+    monkeypatch.setattr("textrnn.serve.app.load", must_not_load)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        assert main(["serve", str(trained_run), "--port", str(port)]) == 2
+    assert time.monotonic() - started < 5
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert f"--port {port}" in err and "already in use" in err
+
+
+# ---------------------------------------------------------------- HEAD, and errors in the JSON contract
+
+def test_head_works_wherever_get_does(client):
+    for path in ("/", "/health", "/info", "/metrics", "/openapi.json", "/docs"):
+        get, head = client.get(path), client.head(path)
+        assert head.status_code == get.status_code == 200, path
+        assert head.headers["content-type"] == get.headers["content-type"]
+        assert head.content == b""
+    assert client.head("/predict").status_code == 405  # as GET /predict is
+    assert client.head("/nowhere").status_code == 404
+
+
+def test_an_unexpected_failure_is_a_json_500_and_the_worker_goes_on(classifier, monkeypatch):
+    real = classifier.probabilities
+    calls = []
+
+    def fails_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("a broken pass")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(classifier, "probabilities", fails_once)
+    with TestClient(create_app(classifier), raise_server_exceptions=False) as client:
+        failed = client.post("/predict", json={"inputs": "great"})
+        assert failed.status_code == 500 and failed.json()["error_type"] == "internal_error"
+        assert client.post("/predict", json={"inputs": "great"}).status_code == 200
+        assert client.get("/health").status_code == 200
+
+
+def test_a_stopped_batcher_is_unhealthy_and_predict_answers_503_not_never(classifier):
+    app = create_app(classifier)
+
+    async def after_the_worker_stops():
+        async with app.router.lifespan_context(app):
+            app.state.batcher.worker.cancel()
+            await asyncio.sleep(0)
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://textrnn") as client:
+                return await asyncio.wait_for(asyncio.gather(client.get("/health"),
+                                                             client.post("/predict", json={"inputs": "great"})), 2)
+
+    health, predict = asyncio.run(after_the_worker_stops())
+    assert health.status_code == predict.status_code == 503
+    assert predict.json()["error_type"] == "unavailable"
+
+
+# ---------------------------------------------------------------- every batcher setting answers, promptly
+
+BATCHER_SETTINGS = {
+    "wait-0": ServeSettings(batch_wait_ms=0),
+    "wait-2": ServeSettings(batch_wait_ms=2),
+    "wait-250": ServeSettings(batch_wait_ms=250),
+    "wait-1000-the-most": ServeSettings(batch_wait_ms=1000, max_batch_size=64),
+    "one-text-a-pass": ServeSettings(max_batch_size=1, batch_wait_ms=50),
+    "no-batching": ServeSettings(batching=False),
+}
+
+
+@pytest.mark.parametrize("settings", BATCHER_SETTINGS.values(), ids=BATCHER_SETTINGS.keys())
+def test_three_concurrent_requests_are_answered_within_2s_under_every_batcher_setting(classifier, settings):
+    app = create_app(classifier, settings)
+    bodies = [{"inputs": "a great film"}, {"inputs": ["dull", "fine"], "top_k": None}, {"inputs": "tedious"}]
+
+    async def timed(client, body):
+        started = time.perf_counter()
+        response = await asyncio.wait_for(client.post("/predict", json=body), 2.0)  # a hang fails, not waits
+        return response, time.perf_counter() - started
+
+    async def two_rounds():  # the second starts after a pass that held several requests: the wait then applies
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://textrnn") as client:
+                return [await asyncio.gather(*(timed(client, body) for body in bodies)) for _ in range(2)]
+
+    for answers in asyncio.run(two_rounds()):
+        for body, (response, seconds) in zip(bodies, answers):
+            assert response.status_code == 200 and seconds < 2.0
+            assert_same_result(response.json(), classify_text(body["inputs"], classifier, top_k=body.get("top_k", 1)))
+
+
+# ---------------------------------------------------------------- the connection guards, on a real uvicorn server
+
+GUARDED = ServeSettings(header_timeout_s=0.5, body_timeout_s=0.5, keep_alive_s=0.5, max_connections=40,
+                        max_header_bytes=4096)
+
+
+@pytest.fixture(scope="module")
+def guarded_port(classifier):
+    with server_in_thread(create_app(classifier, GUARDED), GUARDED) as port:
+        yield port
+
+
+def connect(port: int, data: bytes = b"") -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(data)
+    return sock
+
+
+def exchange(port: int, data: bytes) -> tuple[int, dict, bytes]:
+    with connect(port, data) as sock:
+        return parse_response(read_until_closed(sock))
+
+
+def get_health(port: int) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", "/health")
+        return connection.getresponse().status
+    finally:
+        connection.close()
+
+
+def test_stalled_connections_are_cut_off_and_others_still_answered(guarded_port):
+    stalls = {"silent": b"", "blank lines": b"\r\n\r", "half a request line": b"GET /hea",
+              "half the headers": b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-"}
+    started = time.monotonic()
+    stalled = [(kind, connect(guarded_port, data)) for kind, data in stalls.items() for _ in range(6)]
+    try:
+        assert get_health(guarded_port) == 200  # answered while 24 connections stall
+        for kind, sock in stalled:
+            status_line = read_until_closed(sock)  # socket.timeout (10 s) if the server held it open
+            if kind == "silent":
+                assert status_line == b""  # nothing was asked: closed without an answer
+            else:
+                status, headers, body = parse_response(status_line)
+                assert status == 408 and json.loads(body)["error_type"] == "header_timeout"
+                assert headers["content-type"] == "application/json"
+        assert time.monotonic() - started < 5  # each was cut off at its 0.5 s deadline, give or take a busy machine
+    finally:
+        for _, sock in stalled:
+            sock.close()
+    assert get_health(guarded_port) == 200
+
+
+def test_a_stalled_body_gets_a_json_408(guarded_port):
+    status, _, body = exchange(guarded_port, b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
+                                             b"\r\nContent-Length: 40\r\n\r\n{\"inputs\": ")
+    assert status == 408 and json.loads(body)["error_type"] == "body_timeout"
+
+
+def test_headers_over_the_cap_get_a_json_431(guarded_port):
+    status, _, body = exchange(guarded_port, b"GET /health HTTP/1.1\r\nX-Padding: " + b"a" * 5000)
+    assert status == 431 and json.loads(body)["error_type"] == "headers_too_large"
+
+
+@pytest.mark.parametrize("request_bytes", [
+    b"GET / HTTP/1.1\x00\r\nHost: x\r\n\r\n",
+    b"THIS IS NOT HTTP\r\n\r\n",
+    b"GET / HTTP/1.1\r\nA header without a colon\r\n\r\n",
+    b"GET /health HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+])
+def test_malformed_http_gets_the_json_error_contract(guarded_port, request_bytes):
+    status, headers, body = exchange(guarded_port, request_bytes)
+    assert status == 400 and headers["content-type"] == "application/json"
+    assert json.loads(body)["error_type"] == "invalid_http"
+    assert get_health(guarded_port) == 200
+
+
+def test_a_body_broken_after_its_headers_closes_the_connection_without_an_answer(guarded_port):
+    # the request is already with the app, whose answer could be under way: a 400 written now might cut into it
+    with connect(guarded_port, b"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                               b"not-hex\r\n") as sock:
+        raw = read_until_closed(sock)
+    assert raw == b""
+    assert get_health(guarded_port) == 200
+
+
+def test_head_on_the_real_server_sends_headers_and_no_body(guarded_port):
+    status, headers, body = exchange(guarded_port, b"HEAD /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    assert status == 200 and body == b"" and int(headers["content-length"]) > 0
+
+
+def test_past_max_connections_a_request_gets_a_json_503_at_once(classifier):
+    settings = ServeSettings(max_connections=3, header_timeout_s=30)
+    with server_in_thread(create_app(classifier, settings), settings) as port:
+        idle = [connect(port) for _ in range(3)]
+        try:
+            time.sleep(0.2)  # let the server accept them
+            status, headers, body = exchange(port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert status == 503 and json.loads(body)["error_type"] == "overloaded" and headers["retry-after"] == "1"
+        finally:
+            for sock in idle:
+                sock.close()
+        time.sleep(0.2)
+        assert get_health(port) == 200
