@@ -229,3 +229,26 @@ def test_evaluate_and_predict_give_the_same_for_multi_label(multi_label_run, tmp
     assert main(["predict", str(output), "a storm and a match"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert set(result["labels"]) == {"weather", "sport"}
+
+
+def test_every_passing_label_comes_with_its_score_whatever_top_k():
+    from textrnn.tasks import make_task
+
+    # a low-scoring label with a lower threshold passes while higher-scoring ones do not
+    task = make_task("multi", ["a", "b", "c", "d"], thresholds=[0.9, 0.9, 0.9, 0.1])
+    result, = task.format_results(np.array([[0.8, 0.7, 0.6, 0.2]], dtype=np.float32), top_k=2)
+    assert result["labels"] == ["d"]
+    assert [item["label"] for item in result["scores"]] == ["a", "b", "d"]  # the top 2, and the decision's score
+
+
+def test_a_threshold_picks_the_labels_as_fasttext_predict_prob_does():
+    from textrnn.tasks import make_task
+
+    probs = np.array([[0.7, 0.2, 0.1], [0.4, 0.35, 0.25]], dtype=np.float32)
+    single = make_task("single", ["x", "y", "z"])
+    assert single.format_results(probs, top_k=None, threshold=0.3) == [
+        [{"label": "x", "score": pytest.approx(0.7)}], [{"label": "x", "score": pytest.approx(0.4)},
+                                                         {"label": "y", "score": pytest.approx(0.35)}]]
+    assert single.format_results(probs, threshold=0.5)[1] == []  # top_k 1, below the threshold: nothing
+    multi = make_task("multi", ["x", "y", "z"], thresholds=[0.9, 0.9, 0.9])
+    assert [row["labels"] for row in multi.format_results(probs, threshold=0.3)] == [["x"], ["x", "y"]]

@@ -104,7 +104,8 @@ def load(model_dir, device="cpu") -> TextClassifier:
     return TextClassifier(model, tokenizer, config, device=device)
 
 
-def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device=None, batch_size: int = 256):
+def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device=None, batch_size: int = 256,
+                  threshold: float | None = None):
     """Classify one text or a list of texts.
 
     model: a TextClassifier or a model directory. One string gives one result; a list gives one per text.
@@ -113,7 +114,12 @@ def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device
     None for every label, a list of such dicts, highest score first.
 
     Multi-label models: {"labels": [every label whose score passes its threshold, highest first],
-    "scores": [{"label", "score"}, ...]}, with every label in "scores" (top_k "auto" or None) or the top_k best.
+    "scores": [{"label", "score"}, ...]}, with every label in "scores" (top_k "auto" or None) or the top_k best
+    and every label of "labels".
+
+    threshold (0 to 1), as fastText's predict-prob: single-label results become lists, possibly empty, of the
+    top_k labels scoring at least it; a multi-label model's "labels" are those scoring at least it, in place of
+    its tuned thresholds.
     """
     texts, single = check_texts(text_or_texts)
     if not isinstance(model, TextClassifier):
@@ -122,6 +128,9 @@ def classify_text(text_or_texts, model, top_k: int | None | str = "auto", device
         raise ConfigError(f"the classifier is on {model.device}; load it with device={device!r} instead")
     if top_k != "auto" and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
         raise ConfigError(f"top_k must be a positive int, None (every label) or 'auto', got {top_k!r}")
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float))
+                                  or not 0 <= threshold <= 1):
+        raise ConfigError(f"threshold must be a probability from 0 to 1, got {threshold!r}")
     probs = model.probabilities(texts, batch_size) if texts else np.empty((0, len(model.labels)))
-    results = model.task.format_results(probs, top_k)  # the server formats its batched rows the same way
+    results = model.task.format_results(probs, top_k, threshold)  # the server formats its batched rows the same way
     return results[0] if single else results

@@ -88,13 +88,19 @@ class SingleLabel:
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float(), dim=-1)
 
-    def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto") -> list:
-        """{"label", "score"} per row for top_k 1 ("auto"); a list of them, best first, for more (None: all)."""
+    def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto",
+                       threshold: float | None = None) -> list:
+        """{"label", "score"} per row for top_k 1 ("auto"); a list of them, best first, for more (None: all).
+        With a threshold (as fastText's predict-prob), a list per row of those of the top_k scoring at least it:
+        it may be empty."""
         k = 1 if top_k == "auto" else len(self.labels) if top_k is None else min(top_k, len(self.labels))
         results = []
         for row in probs:
             ranked = [{"label": self.labels[i], "score": float(row[i])} for i in np.argsort(-row, kind="stable")[:k]]
-            results.append(ranked[0] if k == 1 and top_k in (1, "auto") else ranked)
+            if threshold is not None:
+                results.append([item for item in ranked if item["score"] >= threshold])
+            else:
+                results.append(ranked[0] if k == 1 and top_k in (1, "auto") else ranked)
         return results
 
     # ----------------------------------------------------------------- the report
@@ -192,15 +198,20 @@ class MultiLabel:
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
 
-    def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto") -> list:
-        """{"labels": every label whose score passes its threshold, best first; "scores": the top_k best
-        {"label", "score"} ("auto" or None: every label)}."""
+    def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto",
+                       threshold: float | None = None) -> list:
+        """{"labels": every label whose score passes its threshold (each label's tuned one, or `threshold` for all),
+        best first; "scores": the top_k best {"label", "score"} ("auto" or None: every label), and every label of
+        "labels" among them, so that no decision comes without its score}."""
         k = len(self.labels) if top_k in ("auto", None) else min(top_k, len(self.labels))
+        thresholds = self.thresholds if threshold is None else np.full(len(self.labels), threshold, np.float32)
         results = []
         for row in probs:
             best = np.argsort(-row, kind="stable")
-            results.append({"labels": [self.labels[i] for i in best if row[i] >= self.thresholds[i]],
-                            "scores": [{"label": self.labels[i], "score": float(row[i])} for i in best[:k]]})
+            passed = [i for i in best if row[i] >= thresholds[i]]
+            shown = [i for i in best if i in set(best[:k]) | set(passed)]
+            results.append({"labels": [self.labels[i] for i in passed],
+                            "scores": [{"label": self.labels[i], "score": float(row[i])} for i in shown]})
         return results
 
     # ----------------------------------------------------------------- the report
