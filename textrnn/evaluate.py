@@ -9,6 +9,9 @@ for a multi-label one. training/train.py ends with the same call on the test spl
 from collections.abc import Sequence
 from pathlib import Path
 
+import torch
+
+from .inference import check_texts
 from .tasks import task_of_report
 
 
@@ -16,8 +19,10 @@ def evaluate_texts(classifier, texts: Sequence[str], labels, output_dir, title="
                    batch_size: int = 256) -> dict:
     """Predict with a loaded classifier (see textrnn.load), then compute and write the report.
     labels: a class id per text, or for a multi-label model a list of label ids per text."""
-    probs = classifier.predict_proba(texts, batch_size=batch_size)
+    logits = classifier.logits(check_texts(texts)[0], batch_size=batch_size)
+    probs = classifier.task.probabilities(torch.from_numpy(logits)).numpy()
     report = classifier.task.compute_report(labels, probs, texts=texts)
+    report["calibration"] = classifier.task.calibration(logits, labels)
     report["tokenizer"] = classifier.config.get("tokenizer_choice") or {"kind": classifier.tokenizer_config.kind}
     if classifier.config.get("pretraining"):
         report["pretraining"] = classifier.config["pretraining"]

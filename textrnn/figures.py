@@ -194,3 +194,21 @@ def plot_per_label(report: dict, path: Path, title: str) -> Path:
     ax.legend(loc="lower right")
     ax.grid(axis="x", alpha=0.3)
     return save_figure(fig, path)
+
+
+@with_fonts
+def plot_reliability(calibration: dict, path: Path, title: str) -> Path:
+    """The reliability diagram: each confidence bin's share of right answers against its mean confidence, before
+    and after the temperature fitted on the validation split; the diagonal is a perfectly calibrated model."""
+    fig = new_figure(5.5, 5)
+    ax = fig.add_subplot()
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="calibrated")
+    for key, style in (("before", {"color": "tab:red", "marker": "s"}), ("after", {"color": "tab:blue", "marker": "o"})):
+        bins = calibration[key]["bins"]
+        ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], **style,
+                label=f"{key} (ECE {calibration[key]['ece'] * 100:.2f}%)")
+    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence (mean score in the bin)", ylabel="share right",
+           title=f"{title}\nreliability (scores calibrated by a temperature)")
+    ax.legend(loc="upper left")
+    ax.grid(alpha=0.3)
+    return save_figure(fig, path)

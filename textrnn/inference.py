@@ -72,20 +72,24 @@ class TextClassifier:
         not sum to 1); texts are batched by length for speed."""
         return self.probabilities(check_texts(texts)[0], batch_size)
 
-    @torch.inference_mode()
     def probabilities(self, texts: list[str], batch_size: int) -> np.ndarray:
-        """predict_proba for texts that check_texts has passed."""
+        """predict_proba for texts that check_texts has passed: the task's probabilities of their logits (with the
+        temperature fitted on validation)."""
+        return self.task.probabilities(torch.from_numpy(self.logits(texts, batch_size))).numpy()
+
+    @torch.inference_mode()
+    def logits(self, texts: list[str], batch_size: int = 256) -> np.ndarray:
+        """The model's raw outputs [len(texts), num_classes] for texts that check_texts has passed."""
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"batch_size must be a positive int, got {batch_size!r}")
         sequences = encode_batch(self.tokenizer, texts, self.tokenizer_config)
         order = np.argsort([len(seq) for seq in sequences], kind="stable")
-        probs = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
+        logits = np.empty((len(sequences), len(self.labels)), dtype=np.float32)
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = collate([sequences[i] for i in rows])
-            logits = self.model(batch["ids"].to(self.device), batch["lengths"])  # [batch, classes]
-            probs[rows] = self.task.probabilities(logits).cpu().numpy()
-        return probs
+            logits[rows] = self.model(batch["ids"].to(self.device), batch["lengths"]).float().cpu().numpy()
+        return logits
 
     def __call__(self, text_or_texts, top_k: int | None | str = "auto", batch_size: int = 256):
         return classify_text(text_or_texts, self, top_k=top_k, batch_size=batch_size)

@@ -164,3 +164,68 @@ def multi_label_report(targets, probs, label_names: Sequence[str], thresholds: S
     report["errors"] = multi_label_errors(targets.astype(bool), probs, predicted, label_names, thresholds, texts,
                                           num_errors)
     return report
+
+
+# ----------------------------------------------------------------------------- calibration
+
+
+def golden_section_minimum(loss, low: np.ndarray, high: np.ndarray, steps: int = 60) -> np.ndarray:
+    """The minimum of a convex `loss` (values at [m] points -> [m] losses) on [low, high], for m problems at once."""
+    ratio = (np.sqrt(5) - 1) / 2
+    left, right = high - ratio * (high - low), low + ratio * (high - low)
+    loss_left, loss_right = loss(left), loss(right)
+    for _ in range(steps):
+        move_right = loss_left > loss_right  # the minimum lies right of `left`
+        low = np.where(move_right, left, low)
+        high = np.where(move_right, high, right)
+        left, right = high - ratio * (high - low), low + ratio * (high - low)
+        loss_left, loss_right = loss(left), loss(right)
+    return (low + high) / 2
+
+
+# 1 / temperature is searched in [0.02, 20]: a softmax 50 times flatter, or 20 times sharper, than the model's.
+INVERSE_TEMPERATURE_RANGE = (0.02, 20.0)
+
+
+def softmax_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017). The NLL
+    is convex in 1/T, so a golden-section search finds its one minimum."""
+    logits = logits.astype(np.float64)
+    true = logits[np.arange(len(labels)), labels]
+
+    def nll(inverse: np.ndarray) -> np.ndarray:  # [1] -> [1]
+        scaled = logits * inverse[0]
+        top = scaled.max(axis=1, keepdims=True)
+        log_norm = top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1))
+        return np.array([np.mean(log_norm - true * inverse[0])])
+
+    low, high = INVERSE_TEMPERATURE_RANGE
+    return float(1 / golden_section_minimum(nll, np.array([low]), np.array([high]))[0])
+
+
+def sigmoid_temperatures(logits: np.ndarray, targets: np.ndarray) -> list[float]:
+    """Each label's temperature, minimising its binary cross-entropy on these rows (convex in 1/T likewise)."""
+    logits, signs = logits.astype(np.float64), np.where(targets > 0, 1.0, -1.0)
+
+    def bce(inverse: np.ndarray) -> np.ndarray:  # [labels] -> [labels]
+        return np.logaddexp(0.0, -signs * logits * inverse).mean(axis=0)
+
+    labels = logits.shape[1]
+    low, high = INVERSE_TEMPERATURE_RANGE
+    return [float(1 / value) for value in golden_section_minimum(bce, np.full(labels, low), np.full(labels, high))]
+
+
+CALIBRATION_BINS = 15
+
+
+def reliability(confidences: np.ndarray, outcomes: np.ndarray, bins: int = CALIBRATION_BINS) -> dict:
+    """Expected calibration error and the reliability diagram's bins: predictions grouped by confidence in equal
+    bins; ECE is the support-weighted mean gap between each bin's mean confidence and its share of outcomes."""
+    confidences, outcomes = confidences.ravel().astype(np.float64), outcomes.ravel().astype(np.float64)
+    which = np.minimum((confidences * bins).astype(int), bins - 1)
+    counts = np.bincount(which, minlength=bins)
+    mean_confidence = np.bincount(which, confidences, bins) / np.maximum(counts, 1)
+    accuracy = np.bincount(which, outcomes, bins) / np.maximum(counts, 1)
+    ece = float(np.sum(counts * np.abs(mean_confidence - accuracy)) / max(len(confidences), 1))
+    return {"ece": ece, "bins": [{"confidence": float(c), "accuracy": float(a), "count": int(n)}
+                                 for c, a, n in zip(mean_confidence, accuracy, counts) if n]}

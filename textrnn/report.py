@@ -8,10 +8,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .figures import most_supported, plot_confusion, plot_per_label, plot_roc, shown_classes_note
+from .figures import most_supported, plot_confusion, plot_per_label, plot_reliability, plot_roc, shown_classes_note
 from .fileio import atomic_write
 
 MAX_TEXT_CHARS = 200
+RELIABILITY_FIGURE = "reliability.png"
 # The Markdown confusion table has a cell per pair of classes: past this many columns no viewer shows it whole, so
 # it keeps the classes with the most support (eval_report.json keeps the whole matrix).
 MAX_MARKDOWN_CONFUSION_CLASSES = 20
@@ -34,7 +35,17 @@ def model_lines(report: dict) -> list[str]:
         perplexities = " → ".join(f"{value:,.1f}" for value in pretraining["valid_perplexity"])
         lines.append(f"- Pre-training: {pretraining['epochs']} epochs as a language model on {pretraining['texts']:,} "
                      f"texts ({source}); validation perplexity {perplexities} ({pretraining['curve']})")
+    if calibration := report.get("calibration"):
+        lines.append(f"- Calibration: scores divided by a temperature fitted on the validation split; expected "
+                     f"calibration error here {calibration['before']['ece'] * 100:.2f}% before it, "
+                     f"{calibration['after']['ece'] * 100:.2f}% after ({RELIABILITY_FIGURE})")
     return lines
+
+
+def write_reliability(report: dict, out: Path, title: str) -> list[Path]:
+    """The reliability diagram, for a report that measured calibration."""
+    return [plot_reliability(report["calibration"], out / RELIABILITY_FIGURE, title)] if report.get("calibration") \
+        else []
 
 
 def confusion_table(report: dict) -> list[str]:
@@ -111,11 +122,11 @@ def write_single_label_report(report: dict, output_dir, title: str) -> list[Path
                plot_confusion(report, out / "confusion_matrix.png", title)]
     if report.get("roc_auc") is not None and report.get("roc_curve"):
         written.append(plot_roc(report, out / "roc_curve.png", title))
-    return written
+    return written + write_reliability(report, out, title)
 
 
 def write_multi_label_report(report: dict, output_dir, title: str) -> list[Path]:
     out = Path(output_dir)
     markdown = multi_label_markdown(report, title, model_lines(report))
     return [*write_data_files(report, out), atomic_write(out / "eval_report.md", markdown.encode("utf-8")),
-            plot_per_label(report, out / "per_label.png", title)]
+            plot_per_label(report, out / "per_label.png", title), *write_reliability(report, out, title)]

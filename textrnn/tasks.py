@@ -31,8 +31,9 @@ class SingleLabel:
 
     problem_type = "single"
 
-    def __init__(self, label_names, thresholds=None):
+    def __init__(self, label_names, thresholds=None, temperature=None):
         self.labels = list(label_names)
+        self.temperature = float(temperature or 1.0)  # fitted on the validation split when training ended
 
     # ----------------------------------------------------------------- labels as arrays
 
@@ -86,7 +87,29 @@ class SingleLabel:
     # ----------------------------------------------------------------- the decision
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.softmax(logits.float(), dim=-1)
+        return torch.softmax(logits.float() / self.temperature, dim=-1)
+
+    def calibrate(self, logits: np.ndarray, labels: list) -> dict:
+        """The temperature that makes the softmax's confidence match its accuracy on these (validation) texts:
+        config.json's temperature. The argmax, and so every decision, stays as it was."""
+        self.temperature = metrics.softmax_temperature(logits, self.label_array(labels))
+        return {"temperature": self.temperature}
+
+    def calibration(self, logits: np.ndarray, labels: list) -> dict:
+        """How well the confidence of the top label matches its accuracy, before and after the temperature."""
+        labels = self.label_array(labels)
+        right = logits.argmax(axis=1) == labels
+        raw, scaled = (np.max(self.softmax(logits, temperature), axis=1) for temperature in (1.0, self.temperature))
+        return {"temperature": self.temperature, "before": metrics.reliability(raw, right),
+                "after": metrics.reliability(scaled, right)}
+
+    def describe_calibration(self, values: dict) -> str:
+        return (f"calibration: temperature {values['temperature']:.3f}, fitted on the validation split so that the "
+                "scores match how often the label is right")
+
+    @staticmethod
+    def softmax(logits: np.ndarray, temperature: float) -> np.ndarray:
+        return torch.softmax(torch.from_numpy(logits).float() / temperature, dim=-1).numpy()
 
     def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto",
                        threshold: float | None = None) -> list:
@@ -130,8 +153,10 @@ class MultiLabel:
 
     problem_type = "multi"
 
-    def __init__(self, label_names, thresholds=None):
+    def __init__(self, label_names, thresholds=None, temperature=None):
         self.labels = list(label_names)
+        # per label, fitted on the validation split when training ended (calibrate)
+        self.temperature = np.asarray(temperature or [1.0] * len(self.labels), dtype=np.float32)
         # per label, tuned on the validation split when training ended (tune_decision)
         self.thresholds = np.asarray(thresholds or [metrics.DEFAULT_THRESHOLD] * len(self.labels), dtype=np.float32)
 
@@ -196,7 +221,26 @@ class MultiLabel:
     # ----------------------------------------------------------------- the decision
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        return torch.sigmoid(logits.float())
+        return torch.sigmoid(logits.float() / torch.from_numpy(self.temperature).to(logits.device))
+
+    def calibrate(self, logits: np.ndarray, labels: list) -> dict:
+        """Each label's temperature, so that its sigmoid's scores match how often it applies on these (validation)
+        texts: config.json's temperature. The thresholds are tuned afterwards, on the calibrated scores."""
+        self.temperature = np.asarray(metrics.sigmoid_temperatures(logits, self.label_array(labels)), np.float32)
+        return {"temperature": [float(value) for value in self.temperature]}
+
+    def describe_calibration(self, values: dict) -> str:
+        temperatures = values["temperature"]
+        return (f"calibration: a temperature per label (from {min(temperatures):.3f} to {max(temperatures):.3f}), "
+                "fitted on the validation split so that each label's score matches how often it applies")
+
+    def calibration(self, logits: np.ndarray, labels: list) -> dict:
+        """How well every label's score matches how often the label applies, before and after the temperatures."""
+        targets = self.label_array(labels)
+        raw = torch.sigmoid(torch.from_numpy(logits).float()).numpy()
+        scaled = self.probabilities(torch.from_numpy(logits)).numpy()
+        return {"temperature": [float(value) for value in self.temperature],
+                "before": metrics.reliability(raw, targets), "after": metrics.reliability(scaled, targets)}
 
     def format_results(self, probs: np.ndarray, top_k: int | None | str = "auto",
                        threshold: float | None = None) -> list:
@@ -261,16 +305,18 @@ class BinaryCrossEntropy:
 TASKS = {"single": SingleLabel, "multi": MultiLabel}
 
 
-def make_task(problem_type: str, label_names, thresholds=None) -> SingleLabel | MultiLabel:
-    """The task of `problem_type` ("single" or "multi"), over these labels (and a multi-label model's thresholds)."""
+def make_task(problem_type: str, label_names, thresholds=None, temperature=None) -> SingleLabel | MultiLabel:
+    """The task of `problem_type` ("single" or "multi"), over these labels (and a multi-label model's thresholds,
+    and a fitted temperature)."""
     if problem_type not in TASKS:
         raise ConfigError(f"unknown problem type {problem_type!r}: choose one of {', '.join(TASKS)}")
-    return TASKS[problem_type](label_names, thresholds)
+    return TASKS[problem_type](label_names, thresholds, temperature)
 
 
 def task_of_model(config: dict) -> SingleLabel | MultiLabel:
     """The task of a saved model, from its config.json (a model saved before multi-label existed is single-label)."""
-    return make_task(config.get("problem_type", "single"), config["labels"], config.get("thresholds"))
+    return make_task(config.get("problem_type", "single"), config["labels"], config.get("thresholds"),
+                     config.get("temperature"))
 
 
 def task_of_report(report: dict) -> SingleLabel | MultiLabel:
