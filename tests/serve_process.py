@@ -67,7 +67,7 @@ def stop(process: subprocess.Popen) -> None:
 @contextlib.contextmanager
 def server_in_thread(app, settings):
     """serve()'s listener and uvicorn server for an app made by create_app, run in a thread; yields the port."""
-    from textrnn.serve.app import bind_listener, make_server
+    from textrnn.serve.server import bind_listener, make_server
 
     listener = bind_listener("127.0.0.1", 0)
     port = listener.getsockname()[1]
