@@ -117,12 +117,31 @@ def add_evaluate(commands) -> None:
 
 
 def add_predict(commands) -> None:
-    predict = commands.add_parser("predict", help="classify texts; JSON lines out")
+    predict = commands.add_parser("predict", help="classify texts, or every row of a file (--input) or data set "
+                                  "split (--dataset); JSON lines, csv, tsv or parquet out")
     predict.add_argument("model_dir")
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text per stdin line")
     predict.add_argument("--top-k", type=int, help="labels per text, 0 for all (default: 1; a multi-label model's "
                          "'scores' list every label)")
     add_device_and_batch_size(predict)
+    files = predict.add_argument_group("files in, files out (docs/predicting.md)")
+    files.add_argument("--input", "-i", metavar="FILE", help="classify every row of a csv, tsv, json, jsonl, parquet "
+                       "or txt (one text per line) file")
+    files.add_argument("--dataset", metavar="D", help="classify every row of a split of a data set (a directory, "
+                       "a file or a hub name, as train reads it)")
+    files.add_argument("--split", help="the --dataset split to classify (default: test)")
+    files.add_argument("--output", "-o", metavar="FILE", help="where the predictions go; the extension picks the "
+                       "format: .csv, .tsv, .jsonl or .json (JSON lines), .parquet; - for JSON lines on stdout "
+                       "(default: -)")
+    files.add_argument("--text-column", help="the column of texts (default: text, sentence, review, ... as "
+                       "training finds it, else the model's own)")
+    files.add_argument("--id-column", help="an input column to copy into the output as each row's id (default: "
+                       "'row', the row number from 0)")
+    files.add_argument("--keep-text", action="store_true", help="copy the text column into the output too")
+    files.add_argument("--force", action="store_true", help="replace --output if it exists")
+    files.add_argument("--chunk-size", type=int, default=8192, help="rows read, classified and written at a time "
+                       "(default: 8192)")
+    files.add_argument("--no-progress", action="store_true", help="no progress bar or progress lines on stderr")
 
 
 def add_serve(commands) -> None:
@@ -253,15 +272,55 @@ def chunks(items, size: int):
         yield chunk
 
 
+FILE_ONLY_OPTIONS = ("output", "split", "text_column", "id_column", "keep_text", "force")
+
+
+def refuse_data_file_texts(texts: list[str]) -> None:
+    """A TEXT that names an existing data file was meant as --input (textrnn predict MODEL valid.csv): say so."""
+    from .predict_files import DATA_EXTENSIONS
+
+    for number, text in enumerate(texts, start=1):
+        if Path(text).suffix.lower() in DATA_EXTENSIONS and os.path.isfile(text):
+            raise TextRNNError(f"argument {number}, {text!r}, is a file: to classify its rows give --input {text} "
+                               f"(to classify that text itself, pass it on stdin: echo {text!r} | textrnn predict "
+                               "MODEL -)")
+
+
+def run_predict_files(args, top_k) -> int:
+    """textrnn predict --input FILE / --dataset D: every row classified, the predictions written to --output."""
+    from .predict_files import predict_file
+
+    if args.texts:
+        raise TextRNNError("give texts to classify or --input/--dataset, not both")
+    if args.input and args.dataset:
+        raise TextRNNError("give --input FILE or --dataset D, not both")
+    summary = predict_file(args.model_dir, args.input, args.output or "-", dataset=args.dataset,
+                           split=args.split or "test", text_column=args.text_column, id_column=args.id_column,
+                           keep_text=args.keep_text, top_k=top_k, batch_size=args.batch_size,
+                           chunk_size=args.chunk_size, force=args.force, device=args.device,
+                           progress=not args.no_progress)
+    rate = summary["rows"] / max(summary["seconds"], 1e-9)
+    where = "stdout" if summary["output"] == "-" else summary["output"]
+    print(f"textrnn predict: {summary['rows']} rows of {summary['source']} in {summary['seconds']:.1f} s "
+          f"({rate:.0f} texts/s), written to {where}", file=sys.stderr)
+    return 0
+
+
 def run_predict(args) -> int:
     from .inference import classify_text, load
 
-    if not args.texts:
-        raise TextRNNError("no text given: pass texts as arguments, or '-' to read them from stdin")
     if args.top_k is not None and args.top_k < 0:
         raise TextRNNError(f"--top-k must be 0 (all labels) or more, got {args.top_k}")
-    classifier = load(args.model_dir, device=args.device)
     top_k = "auto" if args.top_k is None else args.top_k or None
+    if args.input or args.dataset:
+        return run_predict_files(args, top_k)
+    given = [name for name in FILE_ONLY_OPTIONS if getattr(args, name) not in (None, False)]
+    if given:
+        raise TextRNNError(f"--{given[0].replace('_', '-')} is for --input FILE or --dataset D")
+    if not args.texts:
+        raise TextRNNError("no text given: pass texts as arguments, '-' to read them from stdin, or --input FILE")
+    refuse_data_file_texts(args.texts)
+    classifier = load(args.model_dir, device=args.device)
     for chunk in chunks(read_texts(args.texts), 1024):
         for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size):
             print(json.dumps(result, ensure_ascii=False))

@@ -1,0 +1,630 @@
+"""Files in, files out: a saved model's predictions for every row of a file or a data set split, streamed.
+
+    predict_file("runs/sst2", "reviews.parquet", "predictions.parquet")   # what `textrnn predict --input` runs
+    dataset.map(BatchPredictor("runs/sst2"), batched=True, num_proc=4)    # the same columns, in Python
+
+Inputs: csv, tsv, json lines (.jsonl, or .json with one object per line; a .json holding one array is read whole),
+parquet and plain text (.txt, one text per line), or a split of a data set (textrnn.data.load_splits). They are
+read chunk by chunk (the stdlib csv module, line by line, pyarrow's ParquetFile.iter_batches, Dataset.iter), each
+chunk classified by classify_text and written at once (csv writer, JSON lines, pyarrow's ParquetWriter), so memory
+stays flat however many rows there are. A file is written under a temporary name and renamed into place when
+every row is in: a failed or interrupted run leaves no half file.
+
+The columns (the same in every format; docs/predicting.md): an id (the input's --id-column, else `row`, the row
+number from 0), the text if asked, then those of classify_text's results, made by `tabulate` from what the task's
+format_results gives: `label` and `score` for the best label; `labels` and `scores` lists when a result ranks
+several (--top-k above 1); for a result that holds a set of labels with each label's score (a multi-label model),
+`labels` (every label passing its threshold) and one `score_<label>` column per label. csv and tsv hold a list as
+JSON text (["pos", "neg"]); JSON lines and parquet hold real lists.
+"""
+
+import csv
+import io
+import json
+import os
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .errors import ConfigError, DataError
+from .fileio import TEMPORARY_SUFFIX
+from .inference import LONE_SURROGATE, TextClassifier, classify_text, load
+from .labels import TEXT_COLUMNS
+
+DATA_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt")
+OUTPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
+STDOUT = "-"
+CHUNK_SIZE = 8192  # texts read, classified and written at a time (classify_text batches them by length)
+PLAIN_PROGRESS_SECONDS = 30.0  # without a terminal: a plain progress line this often
+CSV_FIELD_LIMIT = 1 << 30  # the csv module's default (128 KiB) is below some real reviews
+ROW_COLUMN = "row"
+LIST_TYPES = {"labels": pa.list_(pa.string()), "scores": pa.list_(pa.float64())}
+# what textrnn.data.check_file_content checks each for ("is gzip-compressed, not comma-separated text"); a csv file
+# with a header and no rows is an empty input here, not the error that training makes it
+CONTENT_KINDS = {".csv": "comma-separated", ".tsv": "tab-separated", ".json": "JSON", ".jsonl": "JSON",
+                 ".parquet": "parquet", ".txt": "plain"}
+NOT_UTF8_HINT = "convert the file to UTF-8 (iconv -f LATIN1 -t UTF-8, say)"
+
+
+# ----------------------------------------------------------------------------- the prediction columns
+
+
+def flat_result(result, labels: list[str]) -> dict:
+    """One of classify_text's results as a flat record (the module docstring lists the columns)."""
+    if isinstance(result, Mapping) and "labels" in result:  # a set of labels, and a score for each label
+        scores = {item["label"]: item["score"] for item in result["scores"]}
+        return {"labels": list(result["labels"]), **{f"score_{label}": scores.get(label) for label in labels}}
+    ranked = [result] if isinstance(result, Mapping) else result
+    best = ranked[0] if ranked else {"label": None, "score": None}  # a list can be empty (classify_text's threshold)
+    flat = {"label": best["label"], "score": best["score"]}
+    if not isinstance(result, Mapping):  # several ranked labels (top_k above 1): all of them, best first
+        flat.update(labels=[item["label"] for item in ranked], scores=[item["score"] for item in ranked])
+    return flat
+
+
+def prediction_names(classifier: TextClassifier, top_k) -> list[str]:
+    """The prediction columns' names, known before any text is read: those of a result for one made-up row."""
+    made_up = np.full((1, len(classifier.labels)), 1 / len(classifier.labels), dtype=np.float32)
+    return list(flat_result(classifier.task.format_results(made_up, top_k)[0], classifier.labels))
+
+
+def tabulate(results: list, labels: list[str], names: list[str]) -> dict[str, list]:
+    """classify_text's results as columns: {name: one value per text}."""
+    records = [flat_result(result, labels) for result in results]
+    return {name: [record[name] for record in records] for name in names}
+
+
+def check_top_k(top_k) -> None:
+    if top_k != "auto" and top_k is not None and (not isinstance(top_k, int) or isinstance(top_k, bool) or top_k < 1):
+        raise ConfigError(f"top_k must be a positive int, None (every label) or 'auto', got {top_k!r}")
+
+
+def check_texts_of(values, start: int, where: str, column: str) -> list[str]:
+    """A chunk's texts, each a str: a null, another type or broken Unicode is an error naming its row."""
+    values = list(values)
+    for offset, text in enumerate(values):
+        problem = ("missing (null)" if text is None else None if isinstance(text, str) else
+                   f"{type(text).__name__}, not text")
+        if problem is None and LONE_SURROGATE.search(text):
+            problem = "not valid Unicode (a lone surrogate, from a \\ud800-style JSON escape?)"
+        if problem:
+            raise DataError(f"{where}, row {start + offset}: the text in column {column!r} is {problem}; "
+                            "remove or fill that row")
+    return values
+
+
+class BatchPredictor:
+    """`predictor(batch) -> new columns`: a picklable callable for datasets.Dataset.map(batched=True, num_proc=N),
+    Ray Data's map_batches and Spark's mapInPandas (docs/predicting.md).
+
+    It holds the model directory's path and loads the model lazily, once in each process that calls it (a pickled
+    copy carries no model). batch: a mapping of columns (a dict of lists, a pandas DataFrame, a dict of numpy
+    arrays); the result: {column: list}, the columns of `textrnn predict --input`'s output without id and text.
+    threads: PyTorch's threads in each process (1 is right when N processes share the cores).
+    """
+
+    def __init__(self, model_dir, text_column: str = "text", top_k: int | None | str = "auto",
+                 batch_size: int = 256, device: str = "cpu", threads: int | None = None):
+        check_top_k(top_k)
+        self.model_dir = str(model_dir)
+        self.text_column, self.top_k, self.batch_size = text_column, top_k, batch_size
+        self.device, self.threads = device, threads
+        self._classifier = None
+        self._names = None
+
+    @property
+    def classifier(self) -> TextClassifier:
+        if self._classifier is None:
+            if self.threads:
+                import torch
+
+                torch.set_num_threads(self.threads)
+            self._classifier = load(self.model_dir, device=self.device)
+            self._names = prediction_names(self._classifier, self.top_k)
+        return self._classifier
+
+    def __call__(self, batch) -> dict[str, list]:
+        classifier = self.classifier
+        try:
+            values = batch[self.text_column]
+        except KeyError:
+            raise DataError(f"the batch has no column {self.text_column!r} (text_column=); its columns: "
+                            f"{', '.join(map(str, batch.keys()))}") from None
+        texts = check_texts_of(values, 0, "the batch", self.text_column)
+        results = classify_text(texts, classifier, top_k=self.top_k, batch_size=self.batch_size)
+        return tabulate(results, classifier.labels, self._names)
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_classifier": None, "_names": None}  # each process loads its own
+
+    def __repr__(self) -> str:
+        return f"BatchPredictor({self.model_dir!r}, text_column={self.text_column!r}, top_k={self.top_k!r})"
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+@dataclass
+class Source:
+    """Where rows come from: its name for messages, its columns, and read(columns, chunk_size) -> chunks
+    ({column: list}); total is the row count where the input knows it (parquet, a data set)."""
+
+    name: str
+    columns: list[str]
+    read: Callable[[list[str], int], Iterator[dict[str, list]]]
+    total: int | None = None
+    arrow_types: dict = field(default_factory=dict)
+
+
+def decoded_lines(handle, where: str) -> Iterator[str]:
+    """A binary file's lines as text; a line that is not UTF-8 is an error naming it (a BOM opening it is dropped)."""
+    for number, line in enumerate(handle, start=1):
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as error:
+            raise DataError(f"{where}, line {number} is not valid UTF-8: byte {line[error.start]:#04x} at byte "
+                            f"position {error.start}; {NOT_UTF8_HINT}") from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def in_chunks(records: Iterator[dict], size: int) -> Iterator[list[dict]]:
+    chunk = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def records_source(name: str, columns: list[str], records: Callable[[], Iterator[dict]]) -> Source:
+    """A Source over row records (dicts), read in chunks of their columns; a missing key reads as null."""
+    def read(wanted: list[str], size: int) -> Iterator[dict[str, list]]:
+        for chunk in in_chunks(records(), size):
+            yield {column: [record.get(column) for record in chunk] for column in wanted}
+
+    return Source(name, columns, read)
+
+
+def delimited_rows(path: Path, delimiter: str) -> Iterator[list[str]]:
+    """The header, then each row of a csv or tsv file; a row with another field count is an error naming its line."""
+    csv.field_size_limit(max(csv.field_size_limit(), CSV_FIELD_LIMIT))
+    with open(path, "rb") as handle:
+        reader = csv.reader(decoded_lines(handle, str(path)), delimiter=delimiter)
+        try:
+            header = next(reader, None)
+            if header is None:
+                raise DataError(f"{path} is empty")
+            yield header
+            for row in reader:
+                if row and len(row) != len(header):
+                    raise DataError(f"{path}, line {reader.line_num}: {len(row)} fields where the header has "
+                                    f"{len(header)}")
+                if row:
+                    yield row
+        except csv.Error as error:
+            raise DataError(f"{path}, line {reader.line_num}: not {path.suffix[1:]}: {error}") from None
+
+
+def delimited_source(path: Path, delimiter: str) -> Source:
+    rows = delimited_rows(path, delimiter)
+    header = next(rows)
+    rows.close()
+
+    def records():
+        rows = delimited_rows(path, delimiter)
+        next(rows)
+        return (dict(zip(header, row)) for row in rows)
+
+    return records_source(str(path), header, records)
+
+
+def json_lines(path: Path) -> Iterator[dict]:
+    """Each JSON object of a JSON-lines file (blank lines skipped); anything else is an error naming its line."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(decoded_lines(handle, str(path)), start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path}, line {number}: not JSON ({error.msg} at column {error.colno})") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}, line {number}: a JSON {type(record).__name__}, not an object of columns")
+            yield record
+
+
+def json_source(path: Path) -> Source:
+    with open(path, "rb") as handle:
+        starts_with = handle.read(4096).decode("utf-8", errors="replace").lstrip("\ufeff \t\r\n")[:1]
+    if starts_with == "[":  # one JSON array of objects: read whole, as it cannot be streamed line by line
+        try:
+            records = json.loads(path.read_bytes().decode("utf-8-sig"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{path}: not a JSON array of objects ({error}); {NOT_UTF8_HINT} if it is not UTF-8")
+        if not all(isinstance(record, dict) for record in records):
+            raise DataError(f"{path}: a JSON array whose items are not all objects of columns")
+        columns = list(dict.fromkeys(key for record in records for key in record))
+        return records_source(str(path), columns, lambda: iter(records))
+    first = next(json_lines(path), None)
+    if first is None:
+        raise DataError(f"{path} holds no JSON object")
+    return records_source(str(path), list(first), lambda: json_lines(path))
+
+
+def text_lines_source(path: Path) -> Source:
+    """A .txt file: one text per line (its line end dropped), in a column named text."""
+    def records():
+        with open(path, "rb") as handle:
+            for line in decoded_lines(handle, str(path)):
+                yield {"text": line.rstrip("\r\n")}
+
+    return records_source(str(path), ["text"], records)
+
+
+def parquet_source(path: Path) -> Source:
+    try:
+        schema = pq.read_schema(path)
+        total = pq.ParquetFile(path).metadata.num_rows
+    except (pa.ArrowException, OSError) as error:
+        raise DataError(f"{path}: not a readable parquet file ({error})") from None
+
+    def read(wanted: list[str], size: int) -> Iterator[dict[str, list]]:
+        with pq.ParquetFile(path) as parquet:
+            for batch in parquet.iter_batches(batch_size=size, columns=wanted):
+                yield batch.to_pydict()
+
+    return Source(str(path), list(schema.names), read, total, {name: schema.field(name).type for name in schema.names})
+
+
+def file_source(path) -> Source:
+    """The Source of a csv, tsv, json, jsonl, parquet or txt file."""
+    from .data import check_file_content
+
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"no such file: {path}" + (" (it is a directory)" if path.is_dir() else ""))
+    suffix = path.suffix.lower()
+    if suffix not in DATA_EXTENSIONS:
+        raise DataError(f"{path}: unsupported file type {suffix!r}; use one of {', '.join(DATA_EXTENSIONS)}")
+    check_file_content(path, CONTENT_KINDS[suffix])
+    if suffix == ".parquet":
+        return parquet_source(path)
+    if suffix in (".csv", ".tsv"):
+        return delimited_source(path, "\t" if suffix == ".tsv" else ",")
+    return text_lines_source(path) if suffix == ".txt" else json_source(path)
+
+
+def dataset_source(dataset: str, split: str) -> Source:
+    """The Source of one split of a data set (a local directory or file, or a hub name: textrnn.data.load_splits)."""
+    from .data import load_splits, quiet_datasets
+
+    quiet_datasets()
+    splits = load_splits(dataset)
+    if split not in splits:
+        raise DataError(f"no {split!r} split in {dataset} (it has: {', '.join(splits)}); name one with --split")
+    data = splits[split]
+
+    def read(wanted: list[str], size: int) -> Iterator[dict[str, list]]:
+        yield from data.select_columns(wanted).iter(batch_size=size)
+
+    types = {name: data.data.schema.field(name).type for name in data.column_names}
+    return Source(f"{dataset}, split {split}", list(data.column_names), read, len(data), types)
+
+
+def resolve_text_column(source: Source, given: str | None, saved: str | None) -> str:
+    """--text-column, else one of the usual names (as training finds it), else the model's own text column."""
+    if given:
+        if given not in source.columns:
+            raise DataError(f"{source.name}: no column {given!r} (--text-column); its columns: "
+                            f"{', '.join(source.columns)}")
+        return given
+    lowered = {column.lower(): column for column in source.columns}
+    found = next((lowered[name] for name in TEXT_COLUMNS if name in lowered), None)
+    if found is None and saved in source.columns:
+        found = saved
+    if found is None:
+        raise DataError(f"{source.name}: no text column found among {', '.join(source.columns)} (nor the model's "
+                        f"{saved!r}); name it with --text-column")
+    return found
+
+
+# ----------------------------------------------------------------------------- writing
+
+
+def cell(value):
+    """A value as a csv cell: a list as JSON text, a null as an empty cell."""
+    if isinstance(value, (list, tuple, dict)):
+        return json.dumps(value, ensure_ascii=False)
+    return "" if value is None else value
+
+
+class DelimitedWriter:
+    def __init__(self, stream, names: list[str], delimiter: str):
+        self.stream, self.names = stream, names
+        self.writer = csv.writer(stream, delimiter=delimiter, lineterminator="\n")
+        self.writer.writerow(names)
+
+    def write(self, columns: dict[str, list]) -> None:
+        self.writer.writerows(zip(*([cell(value) for value in columns[name]] for name in self.names)))
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+class JsonLinesWriter:
+    def __init__(self, stream, names: list[str]):
+        self.stream, self.names = stream, names
+
+    def write(self, columns: dict[str, list]) -> None:
+        lines = (json.dumps(dict(zip(self.names, row)), ensure_ascii=False, default=str)
+                 for row in zip(*(columns[name] for name in self.names)))
+        self.stream.write("".join(line + "\n" for line in lines))
+        self.stream.flush()
+
+    def close(self) -> None:
+        self.stream.flush()
+
+
+def prediction_type(name: str) -> pa.DataType:
+    """A prediction column's parquet type: label a string, labels and scores lists, every score a float64."""
+    return LIST_TYPES.get(name) or (pa.string() if name == "label" else pa.float64())
+
+
+class ParquetOutput:
+    """One row group per chunk, through pyarrow's ParquetWriter. known_types: the type of each column known before
+    any row is read (the predictions', the text's, an id column's type in a parquet file or a data set); any other
+    (an id column of a csv file, say) takes the type of its first chunk."""
+
+    def __init__(self, path: Path, names: list[str], known_types: dict):
+        self.path, self.names, self.known_types = path, names, known_types
+        self.writer = None
+
+    def schema(self, columns: dict[str, list]) -> pa.Schema:
+        types = []
+        for name in self.names:
+            kind = self.known_types.get(name)
+            if kind is None:
+                kind = pa.array(columns.get(name, [])).type
+                kind = pa.string() if pa.types.is_null(kind) else kind
+            types.append(pa.field(name, kind))
+        return pa.schema(types)
+
+    def write(self, columns: dict[str, list]) -> None:
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.path, self.schema(columns))
+        try:
+            table = pa.Table.from_pydict(columns, schema=self.writer.schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+            raise DataError(f"a column changes type midway, so it cannot go in one parquet column: {error}") from None
+        self.writer.write_table(table)
+
+    def close(self) -> None:
+        if self.writer is None:  # no rows: an empty file with the columns
+            self.write({name: [] for name in self.names})
+        self.writer.close()
+
+    def abort(self) -> None:
+        """Close the file of a failed run (its temporary file is removed next)."""
+        if self.writer is not None:
+            self.writer.close()
+
+
+def output_format(output: str) -> str:
+    if output == STDOUT:
+        return "jsonl"
+    suffix = Path(output).suffix.lower()
+    if suffix not in OUTPUT_FORMATS:
+        raise ConfigError(f"--output {output}: unknown output format {suffix or '(no extension)'!r}; end the name "
+                          f"in {', '.join(OUTPUT_FORMATS)}, or give - for JSON lines on stdout")
+    return OUTPUT_FORMATS[suffix]
+
+
+def check_output(output: str, force: bool, input_path=None) -> None:
+    """Refuse an output that is there already (unless force), is a directory, or is the input, before any work."""
+    output_format(output)
+    if output == STDOUT:
+        return
+    path = Path(output)
+    if path.is_dir():
+        raise ConfigError(f"--output {output} is a directory; give a file name")
+    if input_path is not None and path.exists() and path.resolve() == Path(input_path).resolve():
+        raise ConfigError(f"--output {output} is the input file; write the predictions somewhere else")
+    if path.exists() and not force:
+        raise ConfigError(f"--output {output} exists; give --force to replace it")
+
+
+@contextmanager
+def atomic_path(path: Path):
+    """A temporary path next to `path`, renamed onto it when the block ends without an error, removed if not."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    os.close(fd)
+    try:
+        yield Path(temporary)
+        with open(temporary, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs should read like ordinary files
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def opened_writer(output: str, names: list[str], known_types: dict):
+    """The writer for `output`'s format, on stdout or on a temporary file that becomes `output` at the end."""
+    kind = output_format(output)
+    if output == STDOUT:
+        writer = JsonLinesWriter(sys.stdout, names)
+        yield writer
+        writer.close()
+        return
+    with atomic_path(Path(output)) as temporary:
+        if kind == "parquet":
+            writer = ParquetOutput(temporary, names, known_types)
+            try:
+                yield writer
+            except BaseException:
+                writer.abort()
+                raise
+            writer.close()
+            return
+        with open(temporary, "w", encoding="utf-8", newline="") as stream:
+            writer = (JsonLinesWriter(stream, names) if kind == "jsonl" else
+                      DelimitedWriter(stream, names, "\t" if kind == "tsv" else ","))
+            yield writer
+            writer.close()
+
+
+# ----------------------------------------------------------------------------- progress and signals
+
+
+class Progress:
+    """tqdm with texts/s on a terminal; otherwise a plain line every `every` seconds (none if not enabled)."""
+
+    def __init__(self, total: int | None, enabled: bool = True, stream=None, every: float = PLAIN_PROGRESS_SECONDS):
+        self.stream = stream or sys.stderr
+        self.enabled, self.every, self.total = enabled, every, total
+        self.count, self.started = 0, time.perf_counter()
+        self.last_line = self.started
+        self.bar = None
+        if enabled and getattr(self.stream, "isatty", lambda: False)():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="texts", unit_scale=True, dynamic_ncols=True, file=self.stream)
+
+    @property
+    def seconds(self) -> float:
+        return time.perf_counter() - self.started
+
+    def update(self, count: int) -> None:
+        self.count += count
+        if self.bar is not None:
+            self.bar.update(count)
+        elif self.enabled and time.perf_counter() - self.last_line >= self.every:
+            self.last_line = time.perf_counter()
+            of = f" of {self.total}" if self.total is not None else ""
+            print(f"textrnn predict: {self.count}{of} texts, {self.count / self.seconds:.0f} texts/s",
+                  file=self.stream, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextmanager
+def sigterm_as_interrupt():
+    """SIGTERM (kill, a job's time limit) raises KeyboardInterrupt while the block runs, so the temporary file is
+    removed as it is on Ctrl-C. Only in the main thread, where Python can set signal handlers."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+# ----------------------------------------------------------------------------- the whole run
+
+
+@dataclass
+class Plan:
+    """What one run reads and writes: the source, its text and id columns, the output's columns."""
+
+    source: Source
+    text_column: str
+    id_column: str | None
+    keep_text: bool
+    names: list[str]  # the prediction columns
+
+    @property
+    def wanted(self) -> list[str]:
+        return list(dict.fromkeys(column for column in (self.id_column, self.text_column) if column))
+
+    @property
+    def known_types(self) -> dict:
+        """The output columns' parquet types known before any row is read (the id column's where the input has
+        types)."""
+        types = {name: prediction_type(name) for name in self.names}
+        if self.keep_text:
+            types[self.text_column] = pa.string()
+        if self.id_column in self.source.arrow_types:
+            types[self.id_column] = self.source.arrow_types[self.id_column]
+        return types
+
+    @property
+    def output_names(self) -> list[str]:
+        return [self.id_column or ROW_COLUMN, *([self.text_column] if self.keep_text else []), *self.names]
+
+
+def make_plan(source: Source, classifier: TextClassifier, text_column, id_column, keep_text: bool, top_k) -> Plan:
+    text = resolve_text_column(source, text_column, classifier.config.get("text_column"))
+    if id_column is not None and id_column not in source.columns:
+        raise DataError(f"{source.name}: no column {id_column!r} (--id-column); its columns: "
+                        f"{', '.join(source.columns)}")
+    plan = Plan(source, text, id_column, keep_text, prediction_names(classifier, top_k))
+    kept = plan.output_names[: -len(plan.names)]
+    clashes = [name for name in kept if name in plan.names] + ([text] if keep_text and id_column == text else [])
+    if clashes:
+        raise DataError(f"{source.name}: the output would have two columns named {clashes[0]!r} (the id, the kept "
+                        f"text and the predictions: {', '.join(plan.names)}); give another --id-column")
+    return plan
+
+
+def run_plan(plan: Plan, classifier: TextClassifier, output: str, top_k, batch_size: int, chunk_size: int,
+             progress: Progress) -> int:
+    """Read, classify and write chunk by chunk; the number of rows written."""
+    start = 0
+    with opened_writer(output, plan.output_names, plan.known_types) as writer:
+        for chunk in plan.source.read(plan.wanted, chunk_size):
+            texts = check_texts_of(chunk[plan.text_column], start, plan.source.name, plan.text_column)
+            results = classify_text(texts, classifier, top_k=top_k, batch_size=batch_size)
+            ids = chunk[plan.id_column] if plan.id_column else list(range(start, start + len(texts)))
+            kept = {plan.id_column or ROW_COLUMN: ids, **({plan.text_column: texts} if plan.keep_text else {})}
+            writer.write({**kept, **tabulate(results, classifier.labels, plan.names)})
+            start += len(texts)
+            progress.update(len(texts))
+    return start
+
+
+def predict_file(model, input=None, output: str = STDOUT, *, dataset: str | None = None, split: str = "test",
+                 text_column: str | None = None, id_column: str | None = None, keep_text: bool = False,
+                 top_k: int | None | str = "auto", batch_size: int = 256, chunk_size: int = CHUNK_SIZE,
+                 force: bool = False, device: str = "cpu", progress: bool = True) -> dict:
+    """Classify every row of `input` (a file) or of `dataset`'s `split`, and write the predictions to `output`
+    (a .csv, .tsv, .jsonl/.json or .parquet file, or "-": JSON lines on stdout). model: a TextClassifier or a
+    model directory (loaded after the output and input are checked). Returns {"rows", "seconds", "output"}."""
+    if (input is None) == (dataset is None):
+        raise ConfigError("give an input file or a dataset (with its split), one of them")
+    if not isinstance(chunk_size, int) or isinstance(chunk_size, bool) or chunk_size < 1:
+        raise ConfigError(f"chunk_size must be a positive int, got {chunk_size!r}")
+    check_top_k(top_k)
+    check_output(output, force, input)
+    source = file_source(input) if input is not None else dataset_source(dataset, split)
+    classifier = model if isinstance(model, TextClassifier) else load(model, device=device)
+    plan = make_plan(source, classifier, text_column, id_column, keep_text, top_k)
+    meter = Progress(source.total, enabled=progress)
+    try:
+        with sigterm_as_interrupt():
+            rows = run_plan(plan, classifier, output, top_k, batch_size, chunk_size, meter)
+    finally:
+        meter.close()
+    return {"rows": rows, "seconds": meter.seconds, "output": output, "source": source.name}
