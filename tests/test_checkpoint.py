@@ -60,9 +60,12 @@ def test_truncated_weights_are_reported(model_dir):
     (lambda c: c["model"].update(hidden_dim=9), "does not match config.json"),
     (lambda c: c["model"].update(cell="lstm"), "does not match config.json"),
     (lambda c: c.update(format_version=FORMAT_VERSION + 1), "newer than this textrnn"),
-    (lambda c: c["model"].update(cell="transformer"), "invalid model settings"),
-    # 180 TB of embeddings: refused by comparing shapes on the meta device, before anything is allocated
-    (lambda c: c["model"].update(embedding_dim=10**12), r"embedding.weight has shape \[\d+, 8\], the config implies"),
+    (lambda c: c["model"].update(cell="transformer"), "model.cell must be one of 'rnn', 'lstm', 'gru'"),
+    # 180 TB of embeddings: refused by config.json's bounds, before anything is built
+    (lambda c: c["model"].update(embedding_dim=10**12), "model.embedding_dim must be an integer from 1 to 65,536"),
+    # the largest width the bounds allow, and 64 layers of it: refused by comparing shapes on the meta device
+    (lambda c: c["model"].update(embedding_dim=2**16, hidden_dim=2**16, num_layers=64),
+     r"does not match config.json \(gru, 64 layer\(s\)\)"),
 ])
 def test_a_config_that_disagrees_is_reported(model_dir, change, message):
     path = model_dir[0] / "config.json"
@@ -194,3 +197,71 @@ def test_a_tokenizer_json_that_does_not_fit_is_named(model_dir):
     path.write_text(path.read_text()[:100])
     with pytest.raises(ModelDirError, match="tokenizer.json: cannot load the tokenizer"):
         load_model_dir(model_dir[0])
+
+
+def rewrite_config(directory, change):
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))  # NaN and Infinity as JSON's extension writes them, which json reads
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda c: c["model"].update(hidden_dim=32.0), r"model.hidden_dim must be an integer from 1 to 65,536, got 32.0"),
+    (lambda c: c["model"].update(hidden_dim=1e9), "model.hidden_dim must be an integer"),
+    (lambda c: c["model"].update(num_layers=True), r"model.num_layers must be an integer .*got True \(bool\)"),
+    (lambda c: c["model"].update(vocab_size=2**70), "model.vocab_size must be an integer"),
+    (lambda c: c["model"].update(bidirectional="yes"), "model.bidirectional must be true or false, got 'yes'"),
+    (lambda c: c["model"].update(pooling=5), "model.pooling must be one of last, mean, max"),
+    (lambda c: c["model"].update(pooling="max+"), "model.pooling must be one of"),
+    (lambda c: c["model"].update(dropout=float("nan")), r"model.dropout must be a number in \[0, 1\), got nan"),
+    (lambda c: c["model"].update(pad_id=1_000_000), "model.pad_id 1000000 is not below model.vocab_size"),
+    (lambda c: c["model"].update(pad_id=-1), "model.pad_id must be an integer from 0"),
+    (lambda c: c["model"].update(heads=8), "model.heads is not a setting textrnn knows"),
+    (lambda c: c["model"].pop("num_classes"), "model.num_classes is missing"),
+    (lambda c: c.update(model=[1, 2]), "model must be an object of settings"),
+    (lambda c: c["tokenizer"].update(max_length=2**70), "tokenizer.max_length must be an integer from 1 to"),
+    (lambda c: c["tokenizer"].update(kind=None), "tokenizer.kind must be one of 'word', 'char', 'bpe', 'unigram'"),
+    (lambda c: c["tokenizer"].update(truncation="tail"), "tokenizer.truncation must be one of 'head', 'head\\+tail'"),
+    (lambda c: c["tokenizer"].update(lowercase=1), "tokenizer.lowercase must be true or false"),
+    (lambda c: c.update(problem_type="both"), "problem_type must be one of 'single', 'multi'"),
+    (lambda c: c.update(thresholds="abc"), "thresholds must be a list of numbers in"),
+    (lambda c: c.update(thresholds=[0.5]), "thresholds has 1 numbers for 2 labels"),
+    (lambda c: c.update(thresholds=[0.5, 1.5]), "thresholds must be a list of numbers in"),
+    (lambda c: c.update(thresholds=[0.5, float("inf")]), "thresholds must be a list of numbers in"),
+    (lambda c: c.update(global_threshold=-0.1), r"global_threshold must be a number in \[0, 1\]"),
+    (lambda c: c.update(label_columns="a,b"), "label_columns must be a list of strings"),
+    (lambda c: c.update(format_version=True), "format_version must be an integer from 1, got True"),
+])
+def test_every_config_field_is_checked_for_type_and_range(model_dir, change, message):
+    rewrite_config(model_dir[0], change)
+    with pytest.raises(ModelDirError, match=rf"config.json: {message}"):
+        load_model_dir(model_dir[0])
+
+
+def test_an_integer_of_more_digits_than_python_reads_is_named(model_dir):
+    path = model_dir[0] / "config.json"
+    path.write_text(path.read_text().replace('"hidden_dim": 8', '"hidden_dim": 1' + "0" * 5000))
+    with pytest.raises(ModelDirError, match="cannot read the model config: ValueError"):
+        load_model_dir(model_dir[0])
+
+
+def test_a_bad_field_is_a_one_line_error_from_the_command_line(model_dir, capsys):
+    from textrnn.cli import main
+
+    rewrite_config(model_dir[0], lambda c: c["model"].update(hidden_dim=32.0))
+    assert main(["predict", str(model_dir[0]), "a fine film"]) == 2
+    assert "model.hidden_dim must be an integer" in capsys.readouterr().err
+
+
+def test_the_schema_covers_every_setting_of_the_model_the_tokenizer_and_the_tasks():
+    from dataclasses import MISSING, fields
+
+    from textrnn import checkpoint
+    from textrnn.tasks import TASKS
+
+    assert set(checkpoint.MODEL_FIELDS) == {field.name for field in fields(ModelConfig)}
+    assert set(checkpoint.TOKENIZER_FIELDS) == {field.name for field in fields(TokenizerConfig)}
+    required = {field.name for field in fields(ModelConfig) if field.default is MISSING}
+    assert set(checkpoint.REQUIRED_MODEL_FIELDS) == required
+    assert set(checkpoint.PROBLEM_TYPES) == set(TASKS)

@@ -11,6 +11,7 @@ training/checkpoints.py.
 """
 
 import json
+import math
 from pathlib import Path
 
 import torch
@@ -21,8 +22,8 @@ from safetensors.torch import save as save_safetensors_bytes
 from .version import __version__
 from .errors import ModelDirError
 from .fileio import atomic_write, atomic_write_json
-from .model import ModelConfig, RNNClassifier
-from .tokenizer import TokenizerConfig, load_tokenizer
+from .model import CELLS, POOLINGS, ModelConfig, RNNClassifier
+from .tokenizer import KINDS, SPECIAL_TOKENS, TRUNCATIONS, TokenizerConfig, load_tokenizer
 
 FORMAT_VERSION = 1
 CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", "tokenizer.json"
@@ -73,18 +74,179 @@ def read_config(directory: Path) -> dict:
     path = directory / CONFIG_FILE
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as error:
-        # RecursionError: a hostile file of deeply nested brackets
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: a hostile file of deeply nested brackets; ValueError: JSON's, and an integer of more
+        # digits than Python converts (sys.get_int_max_str_digits)
         raise ModelDirError(f"{path}: cannot read the model config: {type(error).__name__}: {error}") from None
     if not isinstance(config, dict) or config.get("format") != "textrnn":
         raise ModelDirError(f"{path}: not a textrnn model config")
     version = config.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not is_int(version) or version < 1:
+        raise ModelDirError(f"{path}: format_version must be an integer from 1, got {describe(version)}")
+    if version > FORMAT_VERSION:
         raise ModelDirError(
             f"{path}: format version {version!r} is newer than this textrnn ({__version__}) reads "
             f"(up to {FORMAT_VERSION}); upgrade textrnn"
         )
     return config
+
+
+# config.json's schema: every field's type and range, checked before anything is built from it, so that a damaged
+# or hostile file is a ModelDirError naming the field, never a TypeError deep in torch. The upper bounds are far
+# above any real model and keep every size made of them (a table's rows x width, an n-gram's hash) well inside
+# int64, so that nothing overflows or is allocated before check_weights compares shapes on the meta device.
+MAX_VOCAB = 2**24  # 16.8M tokens: far above the largest vocabularies in use (fastText's 2M words, XLM-R's 250k)
+MAX_WIDTH = 2**16  # embedding, hidden and n-gram vector sizes: 50 to 1,024 in practice; an LSTM layer this wide
+#                    would hold 34 billion weights
+MAX_LAYERS = 64  # stacked RNN layers: nobody trains more than about 8
+MAX_CLASSES = 2**20  # labels: the largest extreme multi-label sets (Amazon-670k) fit
+MAX_NGRAMS = 32  # the longest word runs in the bag: fastText uses up to 5, longer ones are all but unique
+MAX_BUCKETS = 2**24  # hashed n-gram ids: fastText's default is 2M; bucket x NGRAM_HASH_MULTIPLIER stays below 2**45
+MAX_TOKENS = 2**20  # max_length and chunk_length: a million tokens, some 4,000 pages of one text
+MAX_MIN_FREQ = 2**31 - 1  # a count of training texts: read only while training
+PROBLEM_TYPES = ("single", "multi")  # tasks.TASKS' keys (tasks.py is not imported here: it pulls in the metrics)
+
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)  # True is an int to Python, not to config.json
+
+
+def is_number(value) -> bool:
+    return is_int(value) or (isinstance(value, float) and math.isfinite(value))  # JSON allows NaN and Infinity
+
+
+def describe(value) -> str:
+    return f"{value!r:.80} ({type(value).__name__})"
+
+
+def integer(low: int, high: int):
+    def check(value):
+        if not is_int(value) or not low <= value <= high:
+            return f"must be an integer from {low} to {high:,}, got {describe(value)}"
+    return check
+
+
+def number(low: float, high: float, high_included: bool = True):
+    def check(value):
+        if not is_number(value) or not (low <= value <= high if high_included else low <= value < high):
+            return f"must be a number in [{low}, {high}{']' if high_included else ')'}, got {describe(value)}"
+    return check
+
+
+def choice(choices):
+    def check(value):
+        if not isinstance(value, str) or value not in choices:
+            return f"must be one of {', '.join(map(repr, choices))}, got {describe(value)}"
+    return check
+
+
+def of_type(kind: type, name: str):
+    def check(value):
+        if not isinstance(value, kind) or isinstance(value, bool) != (kind is bool):
+            return f"must be {name}, got {describe(value)}"
+    return check
+
+
+def optional(check):
+    return lambda value: None if value is None else check(value)
+
+
+def pooling(value):
+    if not isinstance(value, str) or not all(part in POOLINGS for part in value.split("+")):
+        return (f"must be one of {', '.join(POOLINGS)} or several joined by '+' (max+mean), "
+                f"got {describe(value)}")
+
+
+def strings(value):
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return f"must be a list of strings, got {describe(value)}"
+
+
+def thresholds(value):
+    if not isinstance(value, list) or not all(is_number(item) and 0 <= item <= 1 for item in value):
+        return f"must be a list of numbers in [0, 1], one per label, got {describe(value)}"
+
+
+MODEL_FIELDS = {  # ModelConfig's fields; vocab_size and num_classes are required, the rest have defaults
+    "vocab_size": integer(len(SPECIAL_TOKENS), MAX_VOCAB),
+    "num_classes": integer(2, MAX_CLASSES),
+    "embedding_dim": integer(1, MAX_WIDTH),
+    "hidden_dim": integer(1, MAX_WIDTH),
+    "num_layers": integer(1, MAX_LAYERS),
+    "cell": choice(tuple(CELLS)),
+    "bidirectional": of_type(bool, "true or false"),
+    "dropout": number(0, 1, high_included=False),
+    "word_dropout": number(0, 1, high_included=False),
+    "pooling": pooling,
+    "chunk_length": integer(0, MAX_TOKENS),
+    "ngrams": integer(0, MAX_NGRAMS),
+    "ngram_buckets": integer(1, MAX_BUCKETS),
+    "ngram_dim": integer(1, MAX_WIDTH),
+    "pad_id": integer(0, MAX_VOCAB - 1),  # and below vocab_size: check_agreement
+}
+REQUIRED_MODEL_FIELDS = ("vocab_size", "num_classes")
+TOKENIZER_FIELDS = {  # TokenizerConfig's fields, each with a default
+    "kind": choice(KINDS),
+    "vocab_size": integer(len(SPECIAL_TOKENS) + 1, MAX_VOCAB),
+    "min_freq": integer(1, MAX_MIN_FREQ),
+    "max_length": integer(1, MAX_TOKENS),
+    "truncation": choice(TRUNCATIONS),
+    "lowercase": of_type(bool, "true or false"),
+}
+TOP_FIELDS = {  # the other entries a model directory's config.json may hold; all optional (older files lack some)
+    "textrnn_version": of_type(str, "a version string"),
+    "problem_type": choice(PROBLEM_TYPES),
+    "thresholds": optional(thresholds),  # and one per label: check_agreement
+    "global_threshold": optional(number(0, 1)),
+    "text_column": optional(of_type(str, "a column name")),
+    "label_column": optional(of_type(str, "a column name")),
+    "label_columns": optional(strings),
+    "label_separator": optional(of_type(str, "a separator")),
+    "training": of_type(dict, "an object"),
+    "tokenizer_choice": of_type(dict, "an object"),
+    "pretraining": optional(of_type(dict, "an object")),
+    "export": of_type(dict, "an object"),
+}
+
+
+def check_fields(path: Path, prefix: str, values: dict, schema: dict, required=(), closed: bool = True) -> None:
+    """Each entry of `values` against its check in `schema`; `closed`: a name not in the schema is an error."""
+    for name in required:
+        if name not in values:
+            raise ModelDirError(f"{path}: {prefix}{name} is missing")
+    for name, value in values.items():
+        check = schema.get(name)
+        if check is None and closed:
+            raise ModelDirError(f"{path}: {prefix}{name!s:.80} is not a setting textrnn knows")
+        problem = check(value) if check else None
+        if problem:
+            raise ModelDirError(f"{path}: {prefix}{name} {problem}")
+
+
+def check_config_schema(path: Path, config: dict) -> None:
+    """config.json (read by read_config) has the right type and range in every field, and its fields agree."""
+    for section in ("model", "tokenizer"):
+        if not isinstance(config.get(section), dict):
+            raise ModelDirError(f"{path}: {section} must be an object of settings, "
+                                f"got {describe(config.get(section))}")
+    check_fields(path, "model.", config["model"], MODEL_FIELDS, REQUIRED_MODEL_FIELDS)
+    check_fields(path, "tokenizer.", config["tokenizer"], TOKENIZER_FIELDS)
+    check_fields(path, "", config, TOP_FIELDS, closed=False)  # other keys are free: update_config adds some
+    check_agreement(path, config)
+
+
+def check_agreement(path: Path, config: dict) -> None:
+    model, labels = config["model"], config.get("labels")
+    if model.get("pad_id", 0) >= model["vocab_size"]:
+        raise ModelDirError(f"{path}: model.pad_id {model['pad_id']} is not below model.vocab_size "
+                            f"{model['vocab_size']}")
+    if not isinstance(labels, list) or len(labels) != model["num_classes"]:
+        raise ModelDirError(f"{path}: {len(labels) if isinstance(labels, list) else 'no'} "
+                            f"labels for {model['num_classes']} classes")
+    if not all(isinstance(label, str) for label in labels) or len(set(labels)) != len(labels):
+        raise ModelDirError(f"{path}: labels must be distinct strings, got {labels!r:.200}")
+    if config.get("thresholds") is not None and len(config["thresholds"]) != len(labels):
+        raise ModelDirError(f"{path}: thresholds has {len(config['thresholds'])} numbers for {len(labels)} labels")
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -117,17 +279,13 @@ def check_files(directory: Path) -> str:
 
 
 def read_model_config(directory: Path, config: dict) -> ModelConfig:
+    """The ModelConfig of a config.json whose every field check_config_schema has checked first."""
+    check_config_schema(directory / CONFIG_FILE, config)
     try:
         model_config = ModelConfig(**config["model"])
         TokenizerConfig(**config["tokenizer"])
-    except (KeyError, TypeError, ValueError) as error:
+    except (TypeError, ValueError) as error:  # what the schema does not know: their own checks' last word
         raise ModelDirError(f"{directory / CONFIG_FILE}: invalid model settings: {error}") from None
-    labels = config.get("labels")
-    if not isinstance(labels, list) or len(labels) != model_config.num_classes:
-        raise ModelDirError(f"{directory / CONFIG_FILE}: {len(labels) if isinstance(labels, list) else 'no'} "
-                            f"labels for {model_config.num_classes} classes")
-    if not all(isinstance(label, str) for label in labels) or len(set(labels)) != len(labels):
-        raise ModelDirError(f"{directory / CONFIG_FILE}: labels must be distinct strings, got {labels!r:.200}")
     return model_config
 
 
@@ -179,3 +337,4 @@ def read_model_description(directory: Path):
         raise ModelDirError(f"{directory}: {TOKENIZER_FILE} has {tokenizer.get_vocab_size()} tokens but "
                             f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
     return model_config, tokenizer, config
+
