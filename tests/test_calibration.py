@@ -69,3 +69,9 @@ def test_the_report_measures_calibration_before_and_after(trained_run):
         assert sum(b["count"] for b in calibration[key]["bins"]) == report["num_examples"]
     assert "- Calibration: scores divided by a temperature" in (trained_run / "eval_report.md").read_text()
     assert (trained_run / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_validation_texts_that_are_all_right_leave_the_temperature_at_one():
+    logits = np.array([[3.0, -3.0], [-2.0, 2.0], [4.0, 0.0]], dtype=np.float32)
+    assert softmax_temperature(logits, np.array([0, 1, 0])) == 1.0  # NLL only falls as T goes to 0: no optimum
+    assert sigmoid_temperatures(logits, np.array([[1, 0], [0, 1], [1, 0]], dtype=np.float32)) == [1.0, 1.0]

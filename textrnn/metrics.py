@@ -169,18 +169,16 @@ def multi_label_report(targets, probs, label_names: Sequence[str], thresholds: S
 # ----------------------------------------------------------------------------- calibration
 
 
-def golden_section_minimum(loss, low: np.ndarray, high: np.ndarray, steps: int = 60) -> np.ndarray:
-    """The minimum of a convex `loss` (values at [m] points -> [m] losses) on [low, high], for m problems at once."""
-    ratio = (np.sqrt(5) - 1) / 2
-    left, right = high - ratio * (high - low), low + ratio * (high - low)
-    loss_left, loss_right = loss(left), loss(right)
+def convex_minimum(slope, low: np.ndarray, high: np.ndarray, steps: int = 60) -> np.ndarray:
+    """Where a convex function of one variable is least on [low, high], for many such functions at once, found by
+    bisection on the sign of its slope (`slope`: values [m] -> slopes [m]). The sign stays exact where the function's
+    own value rounds flat. NaN where the slope keeps one sign over the whole range: the minimum lies at or past an end."""
+    no_minimum = (slope(low) >= 0) | (slope(high) <= 0)
     for _ in range(steps):
-        move_right = loss_left > loss_right  # the minimum lies right of `left`
-        low = np.where(move_right, left, low)
-        high = np.where(move_right, high, right)
-        left, right = high - ratio * (high - low), low + ratio * (high - low)
-        loss_left, loss_right = loss(left), loss(right)
-    return (low + high) / 2
+        middle = (low + high) / 2
+        falling = slope(middle) < 0
+        low, high = np.where(falling, middle, low), np.where(falling, high, middle)
+    return np.where(no_minimum, np.nan, (low + high) / 2)
 
 
 # 1 / temperature is searched in [0.02, 20]: a softmax 50 times flatter, or 20 times sharper, than the model's.
@@ -188,31 +186,36 @@ INVERSE_TEMPERATURE_RANGE = (0.02, 20.0)
 
 
 def softmax_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017). The NLL
-    is convex in 1/T, so a golden-section search finds its one minimum."""
-    logits = logits.astype(np.float64)
-    true = logits[np.arange(len(labels)), labels]
+    """The temperature T minimising the negative log-likelihood of softmax(logits / T) (Guo et al. 2017); the NLL is
+    convex in 1/T. 1 where it has no minimum in range (every validation text right: sharper is always better)."""
+    margins = logits.astype(np.float64) - logits[np.arange(len(labels)), labels][:, None]  # 0 for the true class
 
-    def nll(inverse: np.ndarray) -> np.ndarray:  # [1] -> [1]
-        scaled = logits * inverse[0]
-        top = scaled.max(axis=1, keepdims=True)
-        log_norm = top[:, 0] + np.log(np.exp(scaled - top).sum(axis=1))
-        return np.array([np.mean(log_norm - true * inverse[0])])
+    def slope(inverse: np.ndarray) -> np.ndarray:  # d NLL / d(1/T) = E[sum_j softmax(margins / T)_j margin_j]
+        scaled = margins * inverse[0]
+        weights = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+        return np.array([np.mean((weights * margins).sum(axis=1) / weights.sum(axis=1))])
 
-    low, high = INVERSE_TEMPERATURE_RANGE
-    return float(1 / golden_section_minimum(nll, np.array([low]), np.array([high]))[0])
+    return temperatures(convex_minimum(slope, *inverse_temperature_range(1)))[0]
 
 
 def sigmoid_temperatures(logits: np.ndarray, targets: np.ndarray) -> list[float]:
     """Each label's temperature, minimising its binary cross-entropy on these rows (convex in 1/T likewise)."""
-    logits, signs = logits.astype(np.float64), np.where(targets > 0, 1.0, -1.0)
+    agreement = logits.astype(np.float64) * np.where(targets > 0, 1.0, -1.0)  # > 0 where the logit is right
 
-    def bce(inverse: np.ndarray) -> np.ndarray:  # [labels] -> [labels]
-        return np.logaddexp(0.0, -signs * logits * inverse).mean(axis=0)
+    def slope(inverse: np.ndarray) -> np.ndarray:  # d/d(1/T) of log(1 + exp(-a / T)) = -a sigmoid(-a / T)
+        return np.mean(-agreement * np.exp(-np.logaddexp(0.0, agreement * inverse)), axis=0)
 
-    labels = logits.shape[1]
+    return temperatures(convex_minimum(slope, *inverse_temperature_range(logits.shape[1])))
+
+
+def inverse_temperature_range(count: int) -> tuple[np.ndarray, np.ndarray]:
     low, high = INVERSE_TEMPERATURE_RANGE
-    return [float(1 / value) for value in golden_section_minimum(bce, np.full(labels, low), np.full(labels, high))]
+    return np.full(count, low), np.full(count, high)
+
+
+def temperatures(inverse: np.ndarray) -> list[float]:
+    """Temperatures from fitted values of 1 / T; 1 (no change) where the fit found no minimum."""
+    return [1.0 if np.isnan(value) else float(1 / value) for value in inverse]
 
 
 CALIBRATION_BINS = 15
