@@ -1,3 +1,4 @@
+import hashlib
 import json
 import pickle
 import shutil
@@ -7,7 +8,7 @@ import safetensors.torch
 import torch
 
 from textrnn.batching import collate
-from textrnn.checkpoint import FORMAT_VERSION, load_model_dir, save_model_dir
+from textrnn.checkpoint import FORMAT_VERSION, load_model_dir, save_model_dir, update_config
 from textrnn.errors import ModelDirError
 from textrnn.model import ModelConfig, RNNClassifier
 from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
@@ -186,7 +187,16 @@ def test_labels_in_config_json_must_be_distinct_strings(model_dir, labels, messa
         load_model_dir(model_dir[0])
 
 
+def forget_tokenizer_digest(directory):
+    """config.json as a textrnn before the tokenizer's digest wrote it."""
+    path = directory / "config.json"
+    config = json.loads(path.read_text())
+    del config["tokenizer_sha256"]
+    path.write_text(json.dumps(config))
+
+
 def test_a_tokenizer_json_that_does_not_fit_is_named(model_dir):
+    forget_tokenizer_digest(model_dir[0])  # without it, the tokenizer's own checks name the problem
     path = model_dir[0] / "tokenizer.json"
     tokenizer = json.loads(path.read_text())
     vocab = tokenizer["model"]["vocab"]
@@ -197,6 +207,42 @@ def test_a_tokenizer_json_that_does_not_fit_is_named(model_dir):
     path.write_text(path.read_text()[:100])
     with pytest.raises(ModelDirError, match="tokenizer.json: cannot load the tokenizer"):
         load_model_dir(model_dir[0])
+
+
+def shuffle_vocabulary(directory):
+    """tokenizer.json with the same tokens, specials in place, the others' ids exchanged: it loads, it has the
+    right size, and every word reads as another."""
+    path = directory / "tokenizer.json"
+    tokenizer = json.loads(path.read_text())
+    vocab = tokenizer["model"]["vocab"]
+    words = sorted((token for token in vocab if token not in ("[PAD]", "[UNK]")), key=vocab.get)
+    ids = [vocab[word] for word in words]
+    vocab.update(zip(words, ids[1:] + ids[:1]))
+    path.write_text(json.dumps(tokenizer))
+
+
+def test_a_tokenizer_json_that_is_not_the_trained_one_is_refused(model_dir):
+    directory = model_dir[0]
+    shuffle_vocabulary(directory)
+    with pytest.raises(ModelDirError, match="tokenizer.json is not the tokenizer the weights were trained with"):
+        load_model_dir(directory)
+
+
+def test_a_directory_without_the_digest_loads_as_before(model_dir):
+    directory, model, tokenizer = model_dir
+    forget_tokenizer_digest(directory)
+    loaded, loaded_tokenizer, config = load_model_dir(directory)
+    assert "tokenizer_sha256" not in config
+    assert torch.equal(logits_of(loaded, loaded_tokenizer), logits_of(model, tokenizer))
+
+
+def test_the_digest_is_of_the_tokenizer_json_as_written_and_update_config_keeps_it(model_dir):
+    directory = model_dir[0]
+    written = hashlib.sha256((directory / "tokenizer.json").read_bytes()).hexdigest()
+    assert json.loads((directory / "config.json").read_text())["tokenizer_sha256"] == written
+    update_config(directory, thresholds=[0.4, 0.6], global_threshold=0.5)
+    config = load_model_dir(directory)[2]
+    assert config["tokenizer_sha256"] == written and config["thresholds"] == [0.4, 0.6]
 
 
 def rewrite_config(directory, change):
@@ -232,6 +278,7 @@ def rewrite_config(directory, change):
     (lambda c: c.update(global_threshold=-0.1), r"global_threshold must be a number in \[0, 1\]"),
     (lambda c: c.update(label_columns="a,b"), "label_columns must be a list of strings"),
     (lambda c: c.update(format_version=True), "format_version must be an integer from 1, got True"),
+    (lambda c: c.update(tokenizer_sha256="abc"), "tokenizer_sha256 must be a sha256 digest"),
 ])
 def test_every_config_field_is_checked_for_type_and_range(model_dir, change, message):
     rewrite_config(model_dir[0], change)

@@ -1,8 +1,10 @@
 """`textrnn export`: the ONNX graph against PyTorch, the onnxruntime backend of textrnn.load, int8, bad files."""
 
+import hashlib
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -264,3 +266,23 @@ def test_the_parity_probe_measures_the_probabilities_the_model_serves():
 
     assert max_probability_difference(model, shifted, make_task("single", "abc")) < 1e-6
     assert max_probability_difference(model, shifted, make_task("multi", "abc")) > 0.05
+
+
+def test_an_export_keeps_the_tokenizer_tied_to_its_graph(exported, tmp_path):
+    from test_checkpoint import shuffle_vocabulary
+
+    directory = copy_export(exported, tmp_path)
+    config = json.loads((directory / "config.json").read_text())
+    assert config["tokenizer_sha256"] == hashlib.sha256((directory / "tokenizer.json").read_bytes()).hexdigest()
+    shuffle_vocabulary(directory)
+    with pytest.raises(ModelDirError, match="tokenizer.json is not the tokenizer the weights were trained with"):
+        textrnn.load(directory)
+
+
+def test_exporting_a_model_saved_before_the_digest_records_one(tmp_path):
+    legacy = Path(__file__).parent / "fixtures" / "legacy" / "single"
+    export_model(legacy, tmp_path / "legacy", log=lambda line: None)
+    config = json.loads((tmp_path / "legacy" / "config.json").read_text())
+    assert "tokenizer_sha256" not in json.loads((legacy / "config.json").read_text())
+    assert config["tokenizer_sha256"] == hashlib.sha256((legacy / "tokenizer.json").read_bytes()).hexdigest()
+    assert textrnn.classify_text("great", tmp_path / "legacy")["label"] in ("neg", "pos")

@@ -10,6 +10,7 @@ A training checkpoint (the `last/` directory of a run) is a model directory plus
 training/checkpoints.py.
 """
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -30,6 +31,8 @@ CONFIG_FILE, WEIGHTS_FILE, TOKENIZER_FILE = "config.json", "model.safetensors", 
 ONNX_FILE = "model.onnx"  # an exported model: read by onnxruntime, used only where model.safetensors is absent
 # Never read: a pickle can run any code while it loads. Named in the error when one stands in for the weights.
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".pickle", ".ckpt")
+# config.json's record of the tokenizer.json the weights were trained with: sha256 of its bytes as written
+TOKENIZER_DIGEST = "tokenizer_sha256"
 
 
 def save_model_dir(directory, model: RNNClassifier, tokenizer, tokenizer_config: TokenizerConfig,
@@ -53,13 +56,20 @@ def write_model_description(directory, model_config: ModelConfig, tokenizer, tok
         "labels": list(label_names),
         **(extra or {}),
     }
-    atomic_write(directory / TOKENIZER_FILE, tokenizer.to_str().encode())
+    tokenizer_bytes = tokenizer.to_str().encode()
+    config[TOKENIZER_DIGEST] = tokenizer_digest(tokenizer_bytes)
+    atomic_write(directory / TOKENIZER_FILE, tokenizer_bytes)
     atomic_write_json(directory / CONFIG_FILE, config)
     return directory
 
 
+def tokenizer_digest(tokenizer_bytes: bytes) -> str:
+    return hashlib.sha256(tokenizer_bytes).hexdigest()
+
+
 def update_config(directory, **values) -> None:
-    """Set entries of a model directory's config.json (a multi-label model's tuned thresholds, say)."""
+    """Set entries of a model directory's config.json (a multi-label model's tuned thresholds, say); the rest,
+    the tokenizer's digest included, stays as it was."""
     directory = Path(directory)
     atomic_write_json(directory / CONFIG_FILE, {**read_config(directory), **values})
 
@@ -167,6 +177,11 @@ def thresholds(value):
         return f"must be a list of numbers in [0, 1], one per label, got {describe(value)}"
 
 
+def hex_digest(value):
+    if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        return f"must be a sha256 digest (64 lowercase hexadecimal digits), got {describe(value)}"
+
+
 MODEL_FIELDS = {  # ModelConfig's fields; vocab_size and num_classes are required, the rest have defaults
     "vocab_size": integer(len(SPECIAL_TOKENS), MAX_VOCAB),
     "num_classes": integer(2, MAX_CLASSES),
@@ -206,6 +221,7 @@ TOP_FIELDS = {  # the other entries a model directory's config.json may hold; al
     "tokenizer_choice": of_type(dict, "an object"),
     "pretraining": optional(of_type(dict, "an object")),
     "export": of_type(dict, "an object"),
+    TOKENIZER_DIGEST: hex_digest,
 }
 
 
@@ -329,6 +345,7 @@ def read_model_description(directory: Path):
     """(ModelConfig, tokenizer, config dict) of a model directory whose files check_files has found."""
     config = read_config(directory)
     model_config = read_model_config(directory, config)
+    check_tokenizer_digest(directory, config)
     try:
         tokenizer = load_tokenizer(directory / TOKENIZER_FILE)
     except Exception as error:  # tokenizers raises plain Exception for a malformed file
@@ -338,3 +355,17 @@ def read_model_description(directory: Path):
                             f"{CONFIG_FILE} says vocab_size {model_config.vocab_size}")
     return model_config, tokenizer, config
 
+
+def check_tokenizer_digest(directory: Path, config: dict) -> bytes:
+    """tokenizer.json's bytes, refused when config.json records another tokenizer's digest: a vocabulary of the
+    right size but in another order would give wrong answers silently. Older directories record none."""
+    path = directory / TOKENIZER_FILE
+    try:
+        tokenizer_bytes = path.read_bytes()
+    except OSError as error:
+        raise ModelDirError(f"{path}: cannot read the tokenizer: {error}") from None
+    expected = config.get(TOKENIZER_DIGEST)
+    if expected is not None and tokenizer_digest(tokenizer_bytes) != expected:
+        raise ModelDirError(f"{path} is not the tokenizer the weights were trained with: its sha256 is "
+                            f"{tokenizer_digest(tokenizer_bytes)}, {CONFIG_FILE} records {expected}")
+    return tokenizer_bytes

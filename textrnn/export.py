@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .checkpoint import CONFIG_FILE, ONNX_FILE, TOKENIZER_FILE, WEIGHTS_FILE, load_model_dir
+from .checkpoint import (CONFIG_FILE, ONNX_FILE, TOKENIZER_DIGEST, TOKENIZER_FILE, WEIGHTS_FILE,
+                         check_tokenizer_digest, load_model_dir, tokenizer_digest)
 from .errors import ConfigError, TextRNNError
 from .fileio import atomic_write, atomic_write_json
 from .model import RNNClassifier
@@ -131,6 +132,7 @@ def export_model(model_dir, output, quantize: str | None = None, log=print) -> d
         raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
                           "export into another directory")
     model, _, config = load_model_dir(source)
+    tokenizer_bytes = check_tokenizer_digest(source, config)  # the bytes copied are the ones the weights fit
     with tempfile.TemporaryDirectory(prefix="textrnn-export-") as scratch:
         float_path = Path(scratch) / "float32.onnx"
         export_onnx(model, float_path)
@@ -145,8 +147,10 @@ def export_model(model_dir, output, quantize: str | None = None, log=print) -> d
         record = {"format": "onnx", "opset": OPSET, "quantization": quantize, "quantized": described,
                   "torch_version": torch.__version__, "probe_max_probability_difference": difference}
         atomic_write(output / ONNX_FILE, onnx_path.read_bytes())
-    atomic_write(output / TOKENIZER_FILE, (source / TOKENIZER_FILE).read_bytes())
-    atomic_write_json(output / CONFIG_FILE, {**config, "export": record})
+    atomic_write(output / TOKENIZER_FILE, tokenizer_bytes)
+    # a source saved before the digest gets one now: the export's tokenizer.json is tied to its graph too
+    atomic_write_json(output / CONFIG_FILE, {**config, TOKENIZER_DIGEST: tokenizer_digest(tokenizer_bytes),
+                                             "export": record})
     size = (output / ONNX_FILE).stat().st_size
     log(f"wrote {output / ONNX_FILE} ({size / 1e6:.1f} MB, opset {OPSET}); largest probability difference from "
         f"PyTorch on a probe batch: {difference:.1e}")
