@@ -268,6 +268,19 @@ def test_the_parity_probe_measures_the_probabilities_the_model_serves():
     assert max_probability_difference(model, shifted, make_task("multi", "abc")) > 0.05
 
 
+def test_a_model_onnx_of_another_vocabulary_or_label_set_is_refused(exported, tmp_path):
+    directory = copy_export(exported, tmp_path)
+    saved = json.loads((directory / "config.json").read_text())["model"]
+    for change, message in (({"vocab_size": saved["vocab_size"] + 7},
+                             rf"holds an embedding of {saved['vocab_size'] + 7} rows; config.json says vocab_size "
+                             rf"{saved['vocab_size']}"),
+                            ({"num_classes": 3}, r"gives logits \[batch, 3\]; config.json says 2 classes")):
+        # a graph exported from a model like the saved one, but with more tokens or labels: onnxruntime runs it
+        export_onnx(RNNClassifier(ModelConfig(**{**saved, **change})).eval(), directory / "model.onnx")
+        with pytest.raises(ModelDirError, match=f"model.onnx: {message}"):
+            textrnn.load(directory)
+
+
 def test_an_export_keeps_the_tokenizer_tied_to_its_graph(exported, tmp_path):
     from test_checkpoint import shuffle_vocabulary
 

@@ -5,8 +5,9 @@ takes the torch model's place inside TextClassifier: called with (ids [B, T] int
 returns logits [B, classes] as a torch tensor, so TextClassifier.probabilities stays the one place that
 turns logits into probabilities. The file is checked before anything runs: it must parse, hold its
 weights inside itself (no external data files), use only standard ONNX ops and onnxruntime's own
-com.microsoft ops, and take and give what textrnn exports. No custom-op library is ever registered, so
-nothing in the directory can run as code.
+com.microsoft ops, take and give what textrnn exports, and fit config.json (an embedding of vocab_size
+rows, num_classes logits). No custom-op library is ever registered, so nothing in the directory can run as code.
+config.json and tokenizer.json are checked as for a PyTorch model directory (checkpoint.read_model_description).
 """
 
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import ONNX_FILE, check_files, read_model_description
+from .checkpoint import CONFIG_FILE, ONNX_FILE, check_files, read_model_description
 from .errors import ConfigError, ModelDirError, TextRNNError
 
 INPUTS = {"ids": 2, "lengths": 1}  # name -> rank, both int64
@@ -45,8 +46,9 @@ def load_onnx_dir(directory):
     return OnnxModel(directory / ONNX_FILE, model_config), tokenizer, config
 
 
-def check_graph(path: Path, data: bytes, num_classes: int) -> None:
-    """Refuse a file that is damaged, reads other files, needs custom ops, or has the wrong inputs/outputs."""
+def check_graph(path: Path, data: bytes, config) -> None:
+    """Refuse a file that is damaged, reads other files, needs custom ops, has the wrong inputs/outputs, or was
+    exported from another model than config.json (a ModelConfig) describes."""
     onnx, _ = import_onnx()
     try:
         graph = onnx.load_model_from_string(data)  # external data, if any, is not read
@@ -69,7 +71,25 @@ def check_graph(path: Path, data: bytes, num_classes: int) -> None:
             or any(inputs[name].elem_type != int64 or len(inputs[name].shape.dim) != rank
                    for name, rank in INPUTS.items())):
         raise ModelDirError(f"{path}: takes {sorted(inputs)} and gives {outputs}; a textrnn export takes ids "
-                            f"[batch, seq] and lengths [batch] (int64) and gives logits [batch, {num_classes}]")
+                            f"[batch, seq] and lengths [batch] (int64) and gives logits [batch, {config.num_classes}]")
+    check_sizes(path, graph.graph, config)
+
+
+def check_sizes(path: Path, graph, config) -> None:
+    """The embedding table's rows are config.json's vocab_size and the logits its num_classes: a model.onnx of
+    another model would read token ids past its table's end, or give scores to labels that are not there."""
+    tables = {t.name: list(t.dims) for t in graph.initializer}
+    # the embedding is the Gather that reads the ids input straight from a weight (int8: its quantized weight)
+    rows = [tables[node.input[0]][0] for node in graph.node if node.op_type == "Gather" and len(node.input) == 2
+            and node.input[1] == "ids" and tables.get(node.input[0])]
+    if rows != [config.vocab_size]:
+        found = f"an embedding of {rows[0]} rows" if len(rows) == 1 else f"{len(rows)} embedding tables of the ids"
+        raise ModelDirError(f"{path}: holds {found}; {CONFIG_FILE} says vocab_size {config.vocab_size}")
+    logits = graph.output[0].type.tensor_type.shape.dim
+    classes = logits[1].dim_value if len(logits) == 2 and logits[1].HasField("dim_value") else None
+    if classes != config.num_classes:
+        raise ModelDirError(f"{path}: gives logits [batch, {classes if classes is not None else '?'}]; "
+                            f"{CONFIG_FILE} says {config.num_classes} classes")
 
 
 class OnnxModel:
@@ -82,7 +102,7 @@ class OnnxModel:
             data = path.read_bytes()
         except OSError as error:
             raise ModelDirError(f"{path}: cannot read the model: {error}") from None
-        check_graph(path, data, config.num_classes)
+        check_graph(path, data, config)
         options = onnxruntime.SessionOptions()
         # as many threads as PyTorch uses, so that the two backends compare on the same cores
         options.intra_op_num_threads = threads or torch.get_num_threads()
