@@ -299,3 +299,87 @@ def test_exporting_a_model_saved_before_the_digest_records_one(tmp_path):
     assert "tokenizer_sha256" not in json.loads((legacy / "config.json").read_text())
     assert config["tokenizer_sha256"] == hashlib.sha256((legacy / "tokenizer.json").read_bytes()).hexdigest()
     assert textrnn.classify_text("great", tmp_path / "legacy")["label"] in ("neg", "pos")
+
+
+def files_of(directory):
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+@pytest.fixture
+def earlier_export(gru_dir, tmp_path):
+    """A float32 export in tmp_path/exports/out, alone in its parent, and its files."""
+    output = tmp_path / "exports" / "out"
+    export_model(gru_dir, output, log=lambda line: None)
+    return output, files_of(output)
+
+
+def fail_at_call(number, function, exception=KeyboardInterrupt):
+    """`function`, but its call `number` (from 1) raises `exception` instead: a kill at that moment."""
+    calls = []
+
+    def failing(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == number:
+            raise exception("killed")
+        return function(*args, **kwargs)
+    return failing
+
+
+@pytest.mark.parametrize("write", [1, 2, 3])
+def test_an_export_killed_between_its_writes_leaves_the_earlier_one_whole(gru_dir, earlier_export, write,
+                                                                          monkeypatch):
+    import textrnn.export
+
+    output, before = earlier_export
+    monkeypatch.setattr(textrnn.export, "atomic_write", fail_at_call(write, textrnn.export.atomic_write))
+    with pytest.raises(KeyboardInterrupt):
+        export_model(gru_dir, output, quantize="int8", log=lambda line: None)
+    assert files_of(output) == before  # never the new model.onnx beside the old config.json
+    assert [path.name for path in output.parent.iterdir()] == ["out"]  # and nothing temporary beside it
+
+
+@pytest.mark.parametrize("rename", [1, 2])
+def test_an_export_killed_between_its_renames_leaves_the_earlier_one_whole(gru_dir, earlier_export, rename,
+                                                                           monkeypatch):
+    import os
+
+    output, before = earlier_export
+    replace = os.replace
+    directory_renames = fail_at_call(rename, replace)  # counts the renames of directories only
+
+    def renaming(source, target):
+        return directory_renames(source, target) if os.path.isdir(source) else replace(source, target)
+    monkeypatch.setattr(os, "replace", renaming)
+    with pytest.raises(KeyboardInterrupt):
+        export_model(gru_dir, output, quantize="int8", log=lambda line: None)
+    assert files_of(output) == before
+    assert [path.name for path in output.parent.iterdir()] == ["out"]
+
+
+def test_an_export_replaces_an_earlier_one_and_what_a_killed_one_left(gru_dir, earlier_export):
+    output, before = earlier_export
+    # what SIGKILL leaves, where no clean-up runs: a half-written new directory, an old one renamed aside, and a
+    # temporary file of an earlier textrnn's in-place writes
+    for leftover in (".out.export-new-abc123", ".out.export-old-def456"):
+        (output.parent / leftover).mkdir()
+        (output.parent / leftover / "model.onnx").write_bytes(b"half")
+    (output / ".model.onnx.xyz.tmp").write_bytes(b"half")
+    export_model(gru_dir, output, quantize="int8", log=lambda line: None)
+    after = files_of(output)
+    assert sorted(after) == ["config.json", "model.onnx", "tokenizer.json"]
+    assert after["model.onnx"] != before["model.onnx"]
+    assert json.loads(after["config.json"])["export"]["quantization"] == "int8"
+    assert [path.name for path in output.parent.iterdir()] == ["out"]
+    assert textrnn.classify_text("great", output)["label"] in ("neg", "pos")
+
+
+def test_an_export_refuses_a_directory_that_holds_other_files(gru_dir, tmp_path):
+    output = tmp_path / "notes"
+    output.mkdir()
+    (output / "notes.txt").write_text("mine")
+    with pytest.raises(TextRNNError, match="holds notes.txt, which an export does not"):
+        export_model(gru_dir, output)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(TextRNNError, match="is a file"):
+        export_model(gru_dir, tmp_path / "file")
+    assert (output / "notes.txt").read_text() == "mine" and sorted(p.name for p in output.iterdir()) == ["notes.txt"]

@@ -15,9 +15,16 @@ logits: probabilities are TextClassifier's business, as for the torch model.
 at run time). What it quantizes depends on the cell, and the log says what it found in the graph: an
 LSTM becomes onnxruntime's DynamicQuantizeLSTM, while GRU and RNN nodes have no int8 form there and stay
 float32 (only the embedding and output layer shrink).
+
+An export is whole or absent: the three files are written into a new hidden directory beside the output,
+which is then renamed into place (an earlier export there is renamed aside, then removed; see publish).
 """
 
+import glob
+import json
 import logging
+import os
+import shutil
 import tempfile
 import warnings
 from collections import Counter
@@ -30,7 +37,7 @@ from torch import nn
 from .checkpoint import (CONFIG_FILE, ONNX_FILE, TOKENIZER_DIGEST, TOKENIZER_FILE, WEIGHTS_FILE,
                          check_tokenizer_digest, load_model_dir, tokenizer_digest)
 from .errors import ConfigError, TextRNNError
-from .fileio import atomic_write, atomic_write_json
+from .fileio import TEMPORARY_SUFFIX, atomic_write
 from .model import RNNClassifier
 from .onnx_backend import INPUTS, OUTPUT, OnnxModel, import_onnx
 from .tasks import task_of_model
@@ -123,37 +130,100 @@ def max_probability_difference(model: RNNClassifier, onnx_model: OnnxModel, task
 
 
 def export_model(model_dir, output, quantize: str | None = None, log=print) -> dict:
-    """Write model.onnx, config.json and tokenizer.json to `output`; returns the export record."""
+    """Write model.onnx, config.json and tokenizer.json to `output`, all three or none; returns the export record."""
     if quantize not in (None, *QUANTIZATIONS):
         raise ConfigError(f"unknown quantization {quantize!r}: choose {', '.join(QUANTIZATIONS)}")
     import_onnx()
     source, output = Path(model_dir), Path(output)
-    if (output / WEIGHTS_FILE).exists():
-        raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
-                          "export into another directory")
+    check_output(output)
     model, _, config = load_model_dir(source)
     tokenizer_bytes = check_tokenizer_digest(source, config)  # the bytes copied are the ones the weights fit
     with tempfile.TemporaryDirectory(prefix="textrnn-export-") as scratch:
-        float_path = Path(scratch) / "float32.onnx"
-        export_onnx(model, float_path)
-        onnx_path, described = float_path, "none (float32)"
-        if quantize == "int8":
-            onnx_path = Path(scratch) / "int8.onnx"
-            described = quantize_int8(float_path, onnx_path)
+        onnx_path, described = write_graph(model, Path(scratch), quantize)
         difference = max_probability_difference(model, OnnxModel(onnx_path, model.config), task_of_model(config))
         if quantize is None and difference > PARITY_TOLERANCE:
             raise TextRNNError(f"the exported graph differs from the PyTorch model by {difference:.2e} in probability "
                                f"(more than {PARITY_TOLERANCE}); this is a bug in textrnn's export, please report it")
         record = {"format": "onnx", "opset": OPSET, "quantization": quantize, "quantized": described,
                   "torch_version": torch.__version__, "probe_max_probability_difference": difference}
-        atomic_write(output / ONNX_FILE, onnx_path.read_bytes())
-    atomic_write(output / TOKENIZER_FILE, tokenizer_bytes)
-    # a source saved before the digest gets one now: the export's tokenizer.json is tied to its graph too
-    atomic_write_json(output / CONFIG_FILE, {**config, TOKENIZER_DIGEST: tokenizer_digest(tokenizer_bytes),
-                                             "export": record})
+        # a source saved before the digest gets one now: the export's tokenizer.json is tied to its graph too
+        exported_config = {**config, TOKENIZER_DIGEST: tokenizer_digest(tokenizer_bytes), "export": record}
+        publish(output, {ONNX_FILE: onnx_path.read_bytes(), TOKENIZER_FILE: tokenizer_bytes,
+                         CONFIG_FILE: (json.dumps(exported_config, indent=2, ensure_ascii=False) + "\n").encode()})
     size = (output / ONNX_FILE).stat().st_size
     log(f"wrote {output / ONNX_FILE} ({size / 1e6:.1f} MB, opset {OPSET}); largest probability difference from "
         f"PyTorch on a probe batch: {difference:.1e}")
     if quantize:
         log(f"int8 (onnxruntime dynamic quantization): {described}")
     return record
+
+
+def write_graph(model: RNNClassifier, scratch: Path, quantize: str | None) -> tuple[Path, str]:
+    """(the graph's file in `scratch`, what quantization did to it)."""
+    float_path = scratch / "float32.onnx"
+    export_onnx(model, float_path)
+    if quantize != "int8":
+        return float_path, "none (float32)"
+    return scratch / "int8.onnx", quantize_int8(float_path, scratch / "int8.onnx")
+
+
+# An export is published whole: its files are written into a new directory beside `output`, which then takes
+# output's place by rename. An earlier export there is renamed aside first and removed last, so a kill at any
+# moment leaves the old export, the new one, or (between the two renames) none, never a mix of the two.
+STAGING, REPLACED = "export-new", "export-old"  # the hidden siblings' infixes: .NAME.export-new-XXXX
+EXPORT_FILES = (ONNX_FILE, TOKENIZER_FILE, CONFIG_FILE)
+
+
+def check_output(output: Path) -> None:
+    """`output` may be new, empty, or an earlier export (which is replaced); anything else is refused."""
+    if output.exists() and not output.is_dir():
+        raise ConfigError(f"{output} is a file; export into a new directory, or an earlier export's")
+    if (output / WEIGHTS_FILE).exists():
+        raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
+                          "export into another directory")
+    if output.is_dir():
+        foreign = sorted(path.name for path in output.iterdir() if path.name not in EXPORT_FILES
+                         and not path.name.endswith(TEMPORARY_SUFFIX))
+        if foreign:
+            raise ConfigError(f"{output} holds {', '.join(foreign[:5])}, which an export does not: exporting "
+                              "replaces the directory, so export into a new one, an empty one or an earlier export")
+
+
+def publish(output: Path, files: dict[str, bytes]) -> None:
+    """Write `files` as the directory `output`, in place of what was there, all at once (see STAGING)."""
+    output = output.absolute()
+    output.parent.mkdir(parents=True, exist_ok=True)
+    remove_leftovers(output)
+    prefix = f".{output.name}.{STAGING}-"
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=prefix))
+    replaced = output.parent / f".{output.name}.{REPLACED}-{staging.name[len(prefix):]}"
+    try:
+        for name, data in files.items():  # config.json last, as everywhere
+            atomic_write(staging / name, data)
+        os.chmod(staging, 0o755)  # mkdtemp makes it 0700; an export should read like an ordinary directory
+        check_output(output)  # again: the export took a while, and something else may have written there since
+        if output.exists():
+            os.replace(output, replaced)
+        os.replace(staging, output)
+    except BaseException:
+        if replaced.exists() and not output.exists():
+            os.replace(replaced, output)  # the earlier export back in place
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    fsync_directory(output.parent)
+    shutil.rmtree(replaced, ignore_errors=True)
+
+
+def remove_leftovers(output: Path) -> None:
+    """What an export to `output` killed midway left beside it: a half-written new directory, an old one aside."""
+    for infix in (STAGING, REPLACED):
+        for path in output.parent.glob(f".{glob.escape(output.name)}.{infix}-*"):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def fsync_directory(directory: Path) -> None:
+    handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(handle)  # make the renames themselves durable
+    finally:
+        os.close(handle)
