@@ -277,6 +277,11 @@ def rewrite_config(directory, change):
     (lambda c: c.update(thresholds=[0.5, float("inf")]), "thresholds must be a list of numbers in"),
     (lambda c: c.update(global_threshold=-0.1), r"global_threshold must be a number in \[0, 1\]"),
     (lambda c: c.update(label_columns="a,b"), "label_columns must be a list of strings"),
+    (lambda c: c.update(temperature=1e-300), r"temperature must be a number in \[0.05, 50\]"),
+    (lambda c: c.update(temperature=float("nan")), r"temperature must be a number in \[0.05, 50\]"),
+    (lambda c: c.update(temperature=[1.0, 1.0]), "temperature must be one number for problem_type 'single'"),
+    (lambda c: c.update(problem_type="multi", temperature=[1.0]),
+     r"temperature must be a list of 2 numbers \(one per label\) for problem_type 'multi'"),
     (lambda c: c.update(format_version=True), "format_version must be an integer from 1, got True"),
     (lambda c: c.update(tokenizer_sha256="abc"), "tokenizer_sha256 must be a sha256 digest"),
 ])
@@ -311,4 +316,4 @@ def test_the_schema_covers_every_setting_of_the_model_the_tokenizer_and_the_task
     assert set(checkpoint.TOKENIZER_FIELDS) == {field.name for field in fields(TokenizerConfig)}
     required = {field.name for field in fields(ModelConfig) if field.default is MISSING}
     assert set(checkpoint.REQUIRED_MODEL_FIELDS) == required
-    assert set(checkpoint.PROBLEM_TYPES) == set(TASKS)
+    assert set(checkpoint.PROBLEM_TYPES) == set(TASKS) == set(checkpoint.TEMPERATURE_PER_LABEL)

@@ -1,10 +1,11 @@
 """config.json corrupted field by field, in type and range: loading gives a ModelDirError or a model that classifies.
 
 A tiny single-label model (with a bag of n-grams, so that its fields matter) and a multi-label one (with tuned
-thresholds) are saved once; each case rewrites only config.json, so a load takes milliseconds. Every field of
-the model's and the tokenizer's settings and every top-level entry is given each of CORRUPT_VALUES (and is
-removed); then seeded random cases corrupt several fields at once. The exported (onnxruntime) loader is run on
-a seeded sample of the same cases, since it reads config.json through the same schema.
+thresholds and a temperature per label) are saved once; each case rewrites only config.json, so a load takes
+milliseconds. Every field of the model's and the tokenizer's settings and every top-level entry is given each
+of CORRUPT_VALUES (and is removed); then seeded random cases corrupt several fields at once. The exported
+(onnxruntime) loader is run on a seeded sample of the same cases, since it reads config.json through the same
+schema.
 """
 
 import json
@@ -26,14 +27,14 @@ MISSING = object()  # the field removed
 CORRUPT_VALUES = [
     MISSING, None, "x", "", "yes", -1, 0, 1, 2, 3, 0.5, 32.0, 1e9, 2**70, -(2**70), float("nan"), float("inf"),
     float("-inf"), True, False, [], {}, [0.5], [0.5, 0.5], [0.5, 0.5, 0.5], ["a", "b"], {"a": 1}, "0" * 64,
-    "max+mean", "gru", "head+tail", "multi", "single", 10**30,
+    "max+mean", "gru", "head+tail", "multi", "single", 10**30, 1e-300, [1.0, 2.0], [1.0, 2.0, 0.5],
 ]
 MODEL_FIELDS = ("vocab_size", "num_classes", "embedding_dim", "hidden_dim", "num_layers", "cell", "bidirectional",
                 "dropout", "word_dropout", "pooling", "chunk_length", "ngrams", "ngram_buckets", "ngram_dim", "pad_id")
 TOKENIZER_FIELDS = ("kind", "vocab_size", "min_freq", "max_length", "truncation", "lowercase")
 TOP_FIELDS = ("format", "format_version", "textrnn_version", "model", "tokenizer", "labels", "problem_type",
-              "thresholds", "global_threshold", "text_column", "label_column", "label_columns", "label_separator",
-              "training", "tokenizer_choice", "pretraining", "tokenizer_sha256", "export")
+              "thresholds", "global_threshold", "temperature", "text_column", "label_column", "label_columns",
+              "label_separator", "training", "tokenizer_choice", "pretraining", "tokenizer_sha256", "export")
 FIELDS = ([("model", name) for name in MODEL_FIELDS] + [("tokenizer", name) for name in TOKENIZER_FIELDS]
           + [(None, name) for name in TOP_FIELDS])
 RANDOM_CASES = 300
@@ -49,7 +50,9 @@ def save_tiny_model(directory, problem_type: str, labels: list[str], **model_set
              "label_separator": "|" if problem_type == "multi" else None, "training": {"epochs": 1},
              "tokenizer_choice": {"asked": "word", "kind": "word"}}
     if problem_type == "multi":
-        extra.update(thresholds=[0.4, 0.5, 0.6], global_threshold=0.5)
+        extra.update(thresholds=[0.4, 0.5, 0.6], global_threshold=0.5, temperature=[0.8, 1.0, 1.25])
+    else:
+        extra.update(temperature=1.5)
     return save_model_dir(directory, model, tokenizer, TokenizerConfig(min_freq=1), labels, extra)
 
 

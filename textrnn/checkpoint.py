@@ -23,6 +23,7 @@ from safetensors.torch import save as save_safetensors_bytes
 from .version import __version__
 from .errors import ModelDirError
 from .fileio import atomic_write, atomic_write_json
+from .metrics import INVERSE_TEMPERATURE_RANGE
 from .model import CELLS, POOLINGS, ModelConfig, RNNClassifier
 from .tokenizer import KINDS, SPECIAL_TOKENS, TRUNCATIONS, TokenizerConfig, load_tokenizer
 
@@ -114,7 +115,11 @@ MAX_NGRAMS = 32  # the longest word runs in the bag: fastText uses up to 5, long
 MAX_BUCKETS = 2**24  # hashed n-gram ids: fastText's default is 2M; bucket x NGRAM_HASH_MULTIPLIER stays below 2**45
 MAX_TOKENS = 2**20  # max_length and chunk_length: a million tokens, some 4,000 pages of one text
 MAX_MIN_FREQ = 2**31 - 1  # a count of training texts: read only while training
-PROBLEM_TYPES = ("single", "multi")  # tasks.TASKS' keys (tasks.py is not imported here: it pulls in the metrics)
+PROBLEM_TYPES = ("single", "multi")  # tasks.TASKS' keys (tasks.py is not imported here: it pulls in torch's losses)
+# How each task reads config.json's temperature: one for the softmax, or one per label's sigmoid.
+TEMPERATURE_PER_LABEL = {"single": False, "multi": True}
+# What calibration fits (1 / T in metrics.INVERSE_TEMPERATURE_RANGE); a T near 0 would make logits / T overflow.
+TEMPERATURE_RANGE = (1 / INVERSE_TEMPERATURE_RANGE[1], 1 / INVERSE_TEMPERATURE_RANGE[0])
 
 
 def is_int(value) -> bool:
@@ -177,6 +182,13 @@ def thresholds(value):
         return f"must be a list of numbers in [0, 1], one per label, got {describe(value)}"
 
 
+def temperature(value):
+    low, high = TEMPERATURE_RANGE
+    if not all(is_number(item) and low <= item <= high for item in (value if isinstance(value, list) else [value])):
+        return (f"must be a number in [{low:g}, {high:g}], or a list of them (one per label), "
+                f"got {describe(value)}")
+
+
 def hex_digest(value):
     if not isinstance(value, str) or len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
         return f"must be a sha256 digest (64 lowercase hexadecimal digits), got {describe(value)}"
@@ -213,6 +225,7 @@ TOP_FIELDS = {  # the other entries a model directory's config.json may hold; al
     "problem_type": choice(PROBLEM_TYPES),
     "thresholds": optional(thresholds),  # and one per label: check_agreement
     "global_threshold": optional(number(0, 1)),
+    "temperature": optional(temperature),  # and of the task's shape: check_temperature_shape
     "text_column": optional(of_type(str, "a column name")),
     "label_column": optional(of_type(str, "a column name")),
     "label_columns": optional(strings),
@@ -263,6 +276,18 @@ def check_agreement(path: Path, config: dict) -> None:
         raise ModelDirError(f"{path}: labels must be distinct strings, got {labels!r:.200}")
     if config.get("thresholds") is not None and len(config["thresholds"]) != len(labels):
         raise ModelDirError(f"{path}: thresholds has {len(config['thresholds'])} numbers for {len(labels)} labels")
+    check_temperature_shape(path, config)
+
+
+def check_temperature_shape(path: Path, config: dict) -> None:
+    value, problem_type = config.get("temperature"), config.get("problem_type", "single")
+    if value is None:
+        return
+    per_label = TEMPERATURE_PER_LABEL[problem_type]
+    if isinstance(value, list) != per_label or per_label and len(value) != len(config["labels"]):
+        wanted = f"a list of {len(config['labels'])} numbers (one per label)" if per_label else "one number"
+        raise ModelDirError(f"{path}: temperature must be {wanted} for problem_type {problem_type!r}, "
+                            f"got {describe(value)}")
 
 
 def read_safetensors(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
