@@ -364,6 +364,7 @@ def test_an_export_replaces_an_earlier_one_and_what_a_killed_one_left(gru_dir, e
         (output.parent / leftover).mkdir()
         (output.parent / leftover / "model.onnx").write_bytes(b"half")
     (output / ".model.onnx.xyz.tmp").write_bytes(b"half")
+    (output / "README.md").write_text("the earlier export's model card")
     export_model(gru_dir, output, quantize="int8", log=lambda line: None)
     after = files_of(output)
     assert sorted(after) == ["config.json", "model.onnx", "tokenizer.json"]

@@ -172,6 +172,9 @@ def write_graph(model: RNNClassifier, scratch: Path, quantize: str | None) -> tu
 # moment leaves the old export, the new one, or (between the two renames) none, never a mix of the two.
 STAGING, REPLACED = "export-new", "export-old"  # the hidden siblings' infixes: .NAME.export-new-XXXX
 EXPORT_FILES = (ONNX_FILE, TOKENIZER_FILE, CONFIG_FILE)
+# what may sit in an earlier export beside its files, and goes with it: its model card (model_card.py), which
+# describes that export only
+REPLACEABLE = (*EXPORT_FILES, "README.md")
 
 
 def check_output(output: Path) -> None:
@@ -182,11 +185,15 @@ def check_output(output: Path) -> None:
         raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
                           "export into another directory")
     if output.is_dir():
-        foreign = sorted(path.name for path in output.iterdir() if path.name not in EXPORT_FILES
-                         and not path.name.endswith(TEMPORARY_SUFFIX))
+        foreign = sorted(path.name for path in output.iterdir() if path.name not in REPLACEABLE
+                         and not is_temporary(path.name))
         if foreign:
             raise ConfigError(f"{output} holds {', '.join(foreign[:5])}, which an export does not: exporting "
                               "replaces the directory, so export into a new one, an empty one or an earlier export")
+
+
+def is_temporary(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMPORARY_SUFFIX)  # what a killed fileio.atomic_write leaves
 
 
 def publish(output: Path, files: dict[str, bytes]) -> None:
