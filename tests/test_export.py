@@ -91,7 +91,9 @@ def exported(trained_run, tmp_path_factory):
 
 def test_export_writes_the_three_files_and_records_itself(trained_run, exported):
     directory = exported["float32"]
-    assert sorted(path.name for path in directory.iterdir()) == ["config.json", "model.onnx", "tokenizer.json"]
+    assert sorted(path.name for path in directory.iterdir()) == ["README.md", "config.json", "model.onnx",
+                                                                   "tokenizer.json"]
+    assert "## Export\n\nThis directory is `textrnn export` of" in (directory / "README.md").read_text()
     config = json.loads((directory / "config.json").read_text())
     source = json.loads((trained_run / "config.json").read_text())
     assert {key: value for key, value in config.items() if key != "export"} == source
@@ -367,8 +369,8 @@ def test_an_export_replaces_an_earlier_one_and_what_a_killed_one_left(gru_dir, e
     (output / "README.md").write_text("the earlier export's model card")
     export_model(gru_dir, output, quantize="int8", log=lambda line: None)
     after = files_of(output)
-    assert sorted(after) == ["config.json", "model.onnx", "tokenizer.json"]
-    assert after["model.onnx"] != before["model.onnx"]
+    assert sorted(after) == ["README.md", "config.json", "model.onnx", "tokenizer.json"]
+    assert after["model.onnx"] != before["model.onnx"] and b"earlier export" not in after["README.md"]
     assert json.loads(after["config.json"])["export"]["quantization"] == "int8"
     assert [path.name for path in output.parent.iterdir()] == ["out"]
     assert textrnn.classify_text("great", output)["label"] in ("neg", "pos")

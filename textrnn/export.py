@@ -40,6 +40,7 @@ from .errors import ConfigError, TextRNNError
 from .fileio import TEMPORARY_SUFFIX, atomic_write
 from .model import RNNClassifier
 from .onnx_backend import INPUTS, OUTPUT, OnnxModel, import_onnx
+from .model_card import CARD_FILE, model_card, read_report
 from .tasks import task_of_model
 
 OPSET = 18  # LSTM, GRU and RNN have been in ONNX since opset 7; 18 is what the legacy exporter handles best
@@ -148,7 +149,8 @@ def export_model(model_dir, output, quantize: str | None = None, log=print) -> d
                   "torch_version": torch.__version__, "probe_max_probability_difference": difference}
         # a source saved before the digest gets one now: the export's tokenizer.json is tied to its graph too
         exported_config = {**config, TOKENIZER_DIGEST: tokenizer_digest(tokenizer_bytes), "export": record}
-        publish(output, {ONNX_FILE: onnx_path.read_bytes(), TOKENIZER_FILE: tokenizer_bytes,
+        card = model_card(exported_config, read_report(source), name=output.name)
+        publish(output, {ONNX_FILE: onnx_path.read_bytes(), TOKENIZER_FILE: tokenizer_bytes, CARD_FILE: card.encode(),
                          CONFIG_FILE: (json.dumps(exported_config, indent=2, ensure_ascii=False) + "\n").encode()})
     size = (output / ONNX_FILE).stat().st_size
     log(f"wrote {output / ONNX_FILE} ({size / 1e6:.1f} MB, opset {OPSET}); largest probability difference from "
@@ -171,10 +173,8 @@ def write_graph(model: RNNClassifier, scratch: Path, quantize: str | None) -> tu
 # output's place by rename. An earlier export there is renamed aside first and removed last, so a kill at any
 # moment leaves the old export, the new one, or (between the two renames) none, never a mix of the two.
 STAGING, REPLACED = "export-new", "export-old"  # the hidden siblings' infixes: .NAME.export-new-XXXX
-EXPORT_FILES = (ONNX_FILE, TOKENIZER_FILE, CONFIG_FILE)
-# what may sit in an earlier export beside its files, and goes with it: its model card (model_card.py), which
-# describes that export only
-REPLACEABLE = (*EXPORT_FILES, "README.md")
+EXPORT_FILES = (ONNX_FILE, TOKENIZER_FILE, CARD_FILE, CONFIG_FILE)  # README.md: its model card (model_card.py)
+
 
 
 def check_output(output: Path) -> None:
@@ -185,7 +185,7 @@ def check_output(output: Path) -> None:
         raise ConfigError(f"{output} holds {WEIGHTS_FILE}, which textrnn.load would read instead of {ONNX_FILE}; "
                           "export into another directory")
     if output.is_dir():
-        foreign = sorted(path.name for path in output.iterdir() if path.name not in REPLACEABLE
+        foreign = sorted(path.name for path in output.iterdir() if path.name not in EXPORT_FILES
                          and not is_temporary(path.name))
         if foreign:
             raise ConfigError(f"{output} holds {', '.join(foreign[:5])}, which an export does not: exporting "
