@@ -28,7 +28,7 @@ from .config import TrainConfig, flag_name
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
              "pretrain_metrics.json", "pretrain_curve.png",
              "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
-             "per_label.png", "reliability.png",
+             "per_label.png", "reliability.png", "README.md",
              "errors.jsonl", "last")
 
 
