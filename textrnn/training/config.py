@@ -19,6 +19,7 @@ METRICS = ("accuracy", "macro_f1")
 WEIGHTINGS = ("none", "balanced")
 PROBLEM_TYPES = ("auto", "single", "multi")
 EMBEDDING_INITS = ("random", "svd")
+REPORT_TO = ("none", "tensorboard")
 
 # Settings that suit one kind of text and not another. A field left unset (None) takes its preset's value;
 # preset "auto" picks one by the training texts' median length in words. Chosen on sentiment sets cut from
@@ -43,6 +44,8 @@ PRESET_FIELDS = tuple(PRESETS["sentence"])
 # the settings `textrnn tune` searches (tune.SEARCH_SPACE says over which values)
 SEARCHABLE = ("lr", "hidden_dim", "embedding_dim", "dropout", "word_dropout", "num_layers", "cell", "pooling",
               "max_length", "batch_size", "ngrams")
+# How a run reports (log, progress, TensorBoard), never what it trains: a resumed run may change them (train.open_run)
+REPORTING = ("quiet", "progress_every", "report_to", "log_every")
 PARAGRAPH_WORDS = 25  # median words per training text from which "auto" picks "paragraph"
 DOCUMENT_WORDS = 100  # ... and "document"
 
@@ -95,6 +98,7 @@ RANGES = {
     "clip": Range(0, 1e6, low_included=False), "warmup": SHARE, "average_decay": SHARE,
     "pretrain_epochs": Range(0, 100_000), "pretrain_lr": POSITIVE,
     "patience": Range(1, 100_000), "seed": Range(0, 2**32 - 1),
+    "progress_every": Range(0, 1e7), "log_every": Range(1, 1e9),
 }
 
 
@@ -157,8 +161,9 @@ class TrainConfig:
     output: str = setting("runs/textrnn", "run directory", "run", aliases=("-o",))
     force: bool = setting(False, "replace an existing run in --output", "run")
     resume: str | None = setting(None, "continue an interrupted or finished run (default: --output's last/ "
-                                 "checkpoint); only --epochs, --patience, --device, --amp, --no-progress and "
-                                 "--checkpoint-every may change", "run", nargs="?", const="auto", metavar="DIR")
+                                 "checkpoint); only --epochs, --patience, --device, --amp, --no-progress, "
+                                 "--checkpoint-every and the reporting flags may change", "run", nargs="?",
+                                 const="auto", metavar="DIR")
     preset: str = setting("auto", "settings for sentences (median under 25 words), paragraphs (25 to 99) or "
                           "documents (100 or more); auto picks by the training texts' median length. A flag given "
                           "explicitly wins over its preset", "run", choices=("auto", *PRESETS))
@@ -229,7 +234,17 @@ class TrainConfig:
     device: str = setting("auto", "auto, cpu, cuda or cuda:N", "optimisation")
     amp: bool = setting(False, "mixed precision: float16 on CUDA; bfloat16 on a CPU whose kernels run it (else "
                         "float32, said in the log)", "optimisation")
-    progress: bool = setting(True, "progress bars on a terminal; --no-progress hides them", "optimisation")
+    progress: bool = setting(True, "progress within an epoch: a bar on a terminal, else a line every "
+                             "--progress-every seconds; --no-progress shows neither", "optimisation")
+    # reporting: how a run tells what it does; none of it changes the model, so a resumed run may change any of it
+    quiet: bool = setting(False, "errors only: no log line on stdout (warnings that matter go to stderr)", "reporting")
+    progress_every: float = setting(30.0, "where stderr is not a terminal (a file, a pipe), print a progress line "
+                                    "this often within an epoch (0: never)", "reporting", metavar="SECONDS")
+    report_to: str = setting("none", "tensorboard: loss, accuracy, macro-F1 and learning rate per epoch, and the "
+                             "training loss every --log-every steps, in OUTPUT/tensorboard (needs the tensorboard "
+                             "package: pip install 'textrnn[tensorboard]')", "reporting", choices=REPORT_TO)
+    log_every: int = setting(50, "with --report-to: the training loss (its mean over these steps) every this many "
+                             "steps", "reporting", metavar="STEPS")
 
     def __post_init__(self):
         for spec in fields(self):  # every value checked before any work starts: nothing is lost to a typo

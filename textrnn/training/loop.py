@@ -1,26 +1,28 @@
 """Fine-tuning: the epoch loop over labelled batches, early stopping, checkpoints and Ctrl-C.
 
-One log line per epoch, fixed width:
+One log line per epoch, fixed width (logs.EpochLine; texts with several labels get their loss per label):
 
     | epoch   2 |   19.4s | train loss 0.3127 acc 87.01% | valid loss 0.3598 acc 84.52% f1 84.49% | lr 1.50e-03 | best
+
+Within an epoch, a progress bar on a terminal or a plain line every --progress-every seconds elsewhere; with
+--report-to tensorboard, the epoch's numbers and every --log-every steps' training loss in OUTPUT/tensorboard.
 
 The task (tasks.py) gives the loss, the correct count and the validation metrics; everything else here is the same
 for every label shape. The best epoch by the validation metric is saved to OUTPUT, every epoch to OUTPUT/last.
 """
 
 import math
-import sys
 import time
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
 from ..batching import EncodedSplit, make_loader
 from ..errors import NonFiniteLossError
 from ..model import RNNClassifier
 from .checkpoints import STATE_FILE, Checkpoints, describe_position
 from .config import TrainConfig
+from .logs import EpochLine, Progress, Reporter, StepWindow, open_reporter, plural, progress_mode, targets_per_text
 from .optim import WeightAverage, amp_dtype, averaged, follow_schedule, make_optimisation, train_step
 from .rundir import StopRequest, TrainingStopped, check_epochs, stopped_early, write_history
 
@@ -44,7 +46,10 @@ class FineTuning:
         self.checkpoints = Checkpoints(output, model, self.optimisation, self.average, config.checkpoint_every,
                                        enabled=world.is_main)
         self.state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
-        self.show_progress = config.progress and world.is_main and sys.stderr.isatty()
+        self.progress_mode = progress_mode(config, world.is_main)
+        self.show_progress = self.progress_mode == "bar"
+        self.line = EpochLine(targets_per_text(train_set.labels))
+        self.reporter = Reporter()  # TensorBoard's, from fit() on (--report-to)
 
     def resume(self, directory: Path, saved_epochs: int) -> bool:
         """Continue from the checkpoint in `directory`, if it holds one of fine-tuning; whether it did."""
@@ -63,31 +68,44 @@ class FineTuning:
     def fit(self, on_epoch=None) -> bool:
         """Train until the last epoch, early stopping or Ctrl-C; whether Ctrl-C (or SIGTERM) stopped it.
         on_epoch(epoch, row): called on the main rank after each epoch's row is written."""
-        trained = self.world.wrap(self.model, self.device)
+        trained, epochs = self.world.wrap(self.model, self.device), self.epochs_left()
+        if self.line.legend() and epochs:
+            self.world.log(self.line.legend())
+        # a resumed run's TensorBoard steps start after its checkpoint's: what the killed run wrote past it goes
+        done = self.global_step()
+        self.reporter = open_reporter(self.config, self.output, self.world.is_main, done + 1 if done else None)
         with StopRequest(enabled=self.world.world_size == 1) as stop:
             try:
-                for epoch in self.epochs_left():
+                for epoch in epochs:
                     self.run_epoch(trained, epoch, stop, on_epoch)
                     if epoch - self.state["best_epoch"] >= self.config.patience:
                         self.world.log(f"early stop: no better validation {self.config.metric} for "
-                                       f"{self.config.patience} epochs")
+                                       f"{plural(self.config.patience, 'epoch')}")
                         break
                     if stop.requested:
                         raise TrainingStopped
             except TrainingStopped:
-                self.world.log(f"stopped {self.checkpoints.position}; the checkpoint is in {self.output / 'last'}. "
-                               f"Continue with:\n    textrnn train --resume --output {self.output}")
+                warn = getattr(self.world, "warn", self.world.log)  # it matters even with --quiet
+                warn(f"stopped {self.checkpoints.position}; the checkpoint is in {self.output / 'last'}. "
+                     f"Continue with:\n    textrnn train --resume --output {self.output}")
                 return True
             except NonFiniteLossError as error:
                 raise NonFiniteLossError(f"{error}; training stopped and {self.checkpoints.describe_last()}. "
                                          "A lower --lr or --clip may help") from None
+            finally:
+                self.reporter.close()
         return False
+
+    def global_step(self) -> int:
+        """The training steps taken so far, over every epoch: TensorBoard's x axis for the step-wise loss."""
+        return self.state["epoch"] * len(self.train_loader) + self.state.get("step", 0)
 
     def epochs_left(self) -> range:
         state, config = self.state, self.config
         if stopped_early(state, config.patience):  # a resumed run that had ended early stays ended
-            self.world.log(f"early stop: the run had stopped after epoch {state['epoch']}, {config.patience} epochs "
-                           f"without a better validation {config.metric}; a larger --patience trains on")
+            self.world.log(f"early stop: the run had stopped after epoch {state['epoch']}, "
+                           f"{plural(config.patience, 'epoch')} without a better validation {config.metric}; a "
+                           "larger --patience trains on")
             return range(0)
         return range(state["epoch"] + 1, config.epochs + 1)
 
@@ -102,17 +120,28 @@ class FineTuning:
             state.update(best_metric=valid[self.config.metric], best_epoch=epoch)
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
                "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"],
-               "lr": self.optimisation.scheduler.get_last_lr()[0], "seconds": time.time() - started}
+               "lr": self.optimisation.scheduler.get_last_lr()[0], "seconds": time.time() - started,
+               "improved": improved}
         state["history"].append(row)
         state["epoch"] = epoch
         self.checkpoints.save_epoch(state, improved)
         if self.world.is_main:
             write_history(self.output, state["history"])
-        self.world.log(f"| epoch {epoch:3d} | {row['seconds']:6.1f}s | train loss {train_loss:.4f} "
-                       f"acc {train_accuracy:6.2%} | valid loss {valid['loss']:.4f} acc {valid['accuracy']:6.2%} "
-                       f"f1 {valid['macro_f1']:6.2%} | lr {row['lr']:.2e} |{' best' if improved else ''}")
+        self.world.log(self.line.format(row, improved))
+        self.report_epoch(row)
         if on_epoch and self.world.is_main:
             on_epoch(epoch, row)
+
+    def report_epoch(self, row: dict) -> None:
+        """The epoch's numbers for TensorBoard, its losses as the epoch line shows them."""
+        line, accuracy = self.line, self.line.accuracy_tag
+        self.reporter.scalars({"loss/train": line.loss(row["train_loss"]),
+                               "loss/validation": line.loss(row["valid_loss"]),
+                               f"{accuracy}/train": row["train_accuracy"],
+                               f"{accuracy}/validation": row["valid_accuracy"],
+                               "macro_f1/validation": row["valid_macro_f1"], "learning_rate/epoch": row["lr"]},
+                              row["epoch"])
+        self.reporter.flush()
 
     def train_epoch(self, trained: torch.nn.Module, epoch: int, stop: StopRequest) -> tuple[float, float]:
         """One pass over the training batches, from where a checkpoint within this epoch left off (the state's step
@@ -124,9 +153,14 @@ class FineTuning:
         totals = torch.tensor(self.state.pop("epoch_totals", None) or [0.0, 0.0, 0.0], dtype=torch.float64,
                               device=device)
         loader.batch_sampler.set_epoch(epoch, skip=done)
-        bar = tqdm(loader, desc=f"epoch {epoch}", leave=False, disable=not self.show_progress, dynamic_ncols=True,
-                   initial=done, total=len(loader))
-        for step, batch in enumerate(bar, start=done + 1):
+        progress = Progress(self.progress_mode, f"epoch {epoch}", len(loader), done, config.progress_every,
+                            self.world.log, self.line.loss_name, world_size=self.world.world_size)
+        window = StepWindow(*(totals[[0, 2]].tolist() if self.reporter.enabled else (0.0, 0.0)))
+
+        def running_loss() -> float:
+            return self.line.loss(totals[0].item() / max(totals[2].item(), 1))
+
+        for step, batch in enumerate(loader, start=done + 1):
             ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
             labels = batch["labels"].to(device, non_blocking=True)  # [batch], or [batch, labels] (multi-label)
             with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
@@ -137,13 +171,23 @@ class FineTuning:
             totals[0] += loss.detach() * len(labels)
             totals[1] += self.task.count_correct(logits, labels)
             totals[2] += len(labels)  # a Python number: no host-to-device copy each step
-            if self.show_progress and step % 20 == 0:
-                bar.set_postfix(loss=f"{totals[0].item() / totals[2].item():.4f}")
+            progress.update(step, len(labels), running_loss)
+            self.report_step(epoch, step, totals, window)
             self.after_step(step, totals, stop)
+        progress.close()
         self.optimisation.watch.check()
         self.world.all_reduce(totals)
         loss_sum, correct, count = totals.tolist()
         return loss_sum / count, correct / count
+
+    def report_step(self, epoch: int, step: int, totals: torch.Tensor, window: StepWindow) -> None:
+        """Every --log-every steps, the mean training loss since the last report (this rank's), for TensorBoard."""
+        at = (epoch - 1) * len(self.train_loader) + step
+        if not self.reporter.enabled or at % self.reporter.every:
+            return
+        loss_sum, count = totals[[0, 2]].tolist()
+        self.reporter.scalars({"loss/train_steps": self.line.loss(window.mean(loss_sum, count)),
+                               "learning_rate/steps": self.optimisation.scheduler.get_last_lr()[0]}, at)
 
     def after_step(self, step: int, totals: torch.Tensor, stop: StopRequest) -> None:
         """A checkpoint when one is due or Ctrl-C asked for it; then Ctrl-C stops the run."""

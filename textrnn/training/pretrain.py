@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from ..batching import EncodedSplit, make_loader
 from ..errors import NonFiniteLossError
 from ..model import RNNClassifier
 from .checkpoints import PRETRAIN_STATE_FILE, Checkpoints, describe_position
 from .config import check_pretrainable
+from .logs import Progress, Reporter, StepWindow, open_reporter, plural
 from .optim import amp_dtype, make_optimisation, train_step
 from .rundir import StopRequest, TrainingStopped
 
@@ -123,8 +123,9 @@ class Pretraining:
     """The language model, its optimiser and schedule, and its resumable state in OUTPUT/last/pretrain_state.
     safetensors: saved at every epoch's end, every --checkpoint-every seconds and on Ctrl-C."""
 
-    def __init__(self, classifier: RNNClassifier, texts: EncodedSplit, config, device, world, output: Path):
-        self.config, self.device = config, device
+    def __init__(self, classifier: RNNClassifier, texts: EncodedSplit, config, device, world, output: Path,
+                 progress: str | None = None):
+        self.config, self.device, self.world, self.output, self.progress = config, device, world, output, progress
         self.language_model = LanguageModel(classifier).to(device)
         self.trained = world.wrap(self.language_model, device)
         self.loader = make_loader(texts, config.batch_size, shuffle=True, seed=config.seed,
@@ -135,11 +136,18 @@ class Pretraining:
         self.checkpoints = Checkpoints(output, self.language_model, self.optimisation, None, config.checkpoint_every,
                                        enabled=world.is_main, state_file=PRETRAIN_STATE_FILE)
         self.state = {"epoch": 0, "history": []}
+        self.reporter = Reporter()  # TensorBoard's, from pretrain()'s start (--report-to)
 
     def resume(self, directory: Path) -> None:
         self.state = self.checkpoints.load_state(directory)
 
-    def run_epoch(self, epoch: int, show_progress: bool, after_step) -> tuple[float, list, int]:
+    def open_reporter(self) -> None:
+        """--report-to tensorboard: OUTPUT/tensorboard/pretrain, from after the checkpoint's step on."""
+        done = self.state["epoch"] * len(self.loader) + self.state.get("step", 0)
+        self.reporter = open_reporter(self.config, self.output, self.world.is_main, done + 1 if done else None,
+                                      pretraining=True)
+
+    def run_epoch(self, epoch: int, after_step) -> tuple[float, list, int]:
         """One pass over the texts, from where a checkpoint within this epoch left off (the state's step and running
         totals of loss and tokens). Returns the mean loss per predicted token, [(fraction of the epoch, loss)] every
         twentieth of it, and the tokens read. after_step(steps done, totals) runs after every step."""
@@ -150,8 +158,9 @@ class Pretraining:
         directions = self.language_model.classifier.num_directions
         loss_sum = torch.tensor(totals[0], dtype=torch.float64, device=device)  # stays on the device: no syncs
         every, curve, since, read = max(1, len(loader) // 20), [], [loss_sum.clone(), totals[1]], 0
-        bar = tqdm(desc=f"pre-training epoch {epoch}", unit="tok", unit_scale=True, leave=False, dynamic_ncols=True,
-                   disable=not show_progress)
+        progress = Progress(self.progress, f"pre-training epoch {epoch}", len(loader), done, config.progress_every,
+                            self.world.log, tokens=True, world_size=self.world.world_size)
+        window = StepWindow(float(totals[0]), totals[1]) if self.reporter.enabled else None
         for step, batch in enumerate(loader, start=done + 1):
             tokens = predicted_tokens(batch["lengths"], directions)
             if tokens:
@@ -163,30 +172,58 @@ class Pretraining:
                 loss_sum += loss.detach() * tokens
                 totals[1] += tokens
             read += int(batch["lengths"].sum())
-            bar.update(int(batch["lengths"].sum()))
+            progress.update(step, len(batch["lengths"]), lambda: loss_sum.item() / max(totals[1], 1),
+                            tokens=int(batch["lengths"].sum()))
             if step % every == 0 or step == len(loader):
                 curve.append((step / len(loader), (loss_sum - since[0]).item() / max(totals[1] - since[1], 1)))
                 since = [loss_sum.clone(), totals[1]]
+            if window and ((epoch - 1) * len(loader) + step) % self.reporter.every == 0:
+                self.reporter.scalars({"loss/train_steps": window.mean(loss_sum.item(), totals[1])},
+                                      (epoch - 1) * len(loader) + step)
             totals[0] = loss_sum  # a tensor until a checkpoint needs its value
             after_step(step, totals)
-        bar.close()
+        progress.close()
         self.optimisation.watch.check_weights(self.language_model)
         return loss_sum.item() / max(totals[1], 1), curve, read
 
+    def epoch(self, epoch: int, valid_set: EncodedSplit, after_step) -> dict:
+        """Train an epoch, validate, save the checkpoint; the epoch's row of pretrain_metrics.json."""
+        config, started = self.config, time.time()
+        try:
+            train_loss, curve, read = self.run_epoch(epoch, after_step)
+        except NonFiniteLossError as error:
+            raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
+        valid_loss = validation_loss(self.language_model, valid_set, config.batch_size * 4, self.device, config.amp)
+        seconds = time.time() - started
+        row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
+               "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": seconds,
+               "tokens_per_second": read / seconds,
+               "train_curve": [[epoch - 1 + fraction, math.exp(min(loss, 50))] for fraction, loss in curve]}
+        self.state["history"].append(row)
+        self.state["epoch"] = epoch
+        self.checkpoints.save_state(self.state)
+        self.reporter.scalars({"loss/train": train_loss, "loss/validation": valid_loss,
+                               "perplexity/validation": row["valid_perplexity"],
+                               "tokens_per_second": row["tokens_per_second"]}, epoch)
+        self.reporter.flush()
+        return row
+
 
 def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedSplit, config, device, world, log,
-             output: Path, resume_dir: Path | None = None, show_progress: bool = False) -> list[dict]:
+             output: Path, resume_dir: Path | None = None, progress: str | None = None) -> list[dict]:
     """Train the classifier's embedding and RNN as a language model on `texts` for config.pretrain_epochs epochs,
-    from the checkpoint in resume_dir when it holds one. Ctrl-C saves a checkpoint and raises TrainingStopped."""
-    run = Pretraining(classifier, texts, config, device, world, output)
+    from the checkpoint in resume_dir when it holds one. Ctrl-C saves a checkpoint and raises TrainingStopped.
+    progress: logs.progress_mode's 'bar', 'lines' or None."""
+    run = Pretraining(classifier, texts, config, device, world, output, progress)
     if resume_dir is not None and (resume_dir / PRETRAIN_STATE_FILE).is_file():
         run.resume(resume_dir)
         log(f"pre-training: resumed {describe_position(run.state)}")
     state = run.state
     log(f"pre-training the encoder as a {'bidirectional ' if classifier.config.bidirectional else ''}language model "
-        f"for {config.pretrain_epochs} epochs on {len(texts):,} texts, {int(texts.lengths.sum()):,} tokens "
+        f"for {plural(config.pretrain_epochs, 'epoch')} on {len(texts):,} texts, {int(texts.lengths.sum()):,} tokens "
         f"({sum(p.numel() for p in run.language_model.softmax.parameters()):,} softmax parameters, dropped "
         "afterwards)")
+    run.open_reporter()
     with StopRequest(enabled=world.world_size == 1) as stop:
 
         def after_step(step: int, totals: list) -> None:
@@ -195,24 +232,14 @@ def pretrain(classifier: RNNClassifier, texts: EncodedSplit, valid_set: EncodedS
             if stop.requested:
                 raise TrainingStopped
 
-        for epoch in range(state["epoch"] + 1, config.pretrain_epochs + 1):
-            started = time.time()
-            try:
-                train_loss, curve, read = run.run_epoch(epoch, show_progress, after_step)
-            except NonFiniteLossError as error:
-                raise NonFiniteLossError(f"{error}; pre-training stopped (try a lower --pretrain-lr)") from None
-            valid_loss = validation_loss(run.language_model, valid_set, config.batch_size * 4, device, config.amp)
-            seconds = time.time() - started
-            row = {"pretrain_epoch": epoch, "train_loss": train_loss, "valid_loss": valid_loss,
-                   "valid_perplexity": math.exp(min(valid_loss, 50)), "seconds": seconds,
-                   "tokens_per_second": read / seconds,
-                   "train_curve": [[epoch - 1 + fraction, math.exp(min(loss, 50))] for fraction, loss in curve]}
-            state["history"].append(row)
-            state["epoch"] = epoch
-            run.checkpoints.save_state(state)
-            log(f"| pretrain {epoch:2d} | {seconds:6.1f}s | {row['tokens_per_second']:8,.0f} tokens/s | train loss "
-                f"{train_loss:.4f} | valid loss {valid_loss:.4f} perplexity {row['valid_perplexity']:8.1f} |")
-            if stop.requested:
-                raise TrainingStopped
+        try:
+            for epoch in range(state["epoch"] + 1, config.pretrain_epochs + 1):
+                row = run.epoch(epoch, valid_set, after_step)
+                log(f"| pretrain {epoch:2d} | {row['seconds']:6.1f}s | {row['tokens_per_second']:8,.0f} tokens/s | "
+                    f"train loss {row['train_loss']:.4f} | valid loss {row['valid_loss']:.4f} perplexity "
+                    f"{row['valid_perplexity']:8.1f} |")
+                if stop.requested:
+                    raise TrainingStopped
+        finally:
+            run.reporter.close()
     return state["history"]
-

@@ -30,9 +30,10 @@ from ..fileio import atomic_write_json
 from ..inference import load
 from ..model import RNNClassifier
 from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
-from .config import TrainConfig
+from .config import REPORTING, TrainConfig
 from .distributed import Distributed, end_distributed, init_distributed
 from .inputs import Inputs, init_embedding_table, read_inputs
+from .logs import LoggedWorld, check_report_to, clear_reports
 from .loop import FineTuning
 from .optim import use_amp
 from .pretrain import pretrain
@@ -51,8 +52,11 @@ def train(config: TrainConfig, given: set[str] | None = None, on_epoch=None, fin
     if given is None:
         given = {spec.name for spec in fields(TrainConfig) if getattr(config, spec.name) != spec.default}
     world, device = init_distributed(config.device)
+    world = LoggedWorld(world, quiet=config.quiet)
     try:
         run = open_run(config, given, world)
+        world.run_log.quiet = run.config.quiet  # a resumed run's, saved or given now
+        check_report_to(run.config.report_to)
         with RunLock(run.output, enabled=world.is_main):
             return run_stages(run, given, world, device, on_epoch, final_evaluation)
     finally:
@@ -95,10 +99,20 @@ def open_run(config: TrainConfig, given: set[str], world: Distributed) -> Run:
             raise TextRNNError(f"cannot resume from {resume_dir}: its {checkpoint.CONFIG_FILE} holds no training "
                                "settings (it was not written by textrnn train)")
         output = resume_dir.parent
-        config = resumed_config(TrainConfig.from_dict(saved["training"]), config, given, output, world.log)
+        config = resume_settings(TrainConfig.from_dict(saved["training"]), config, given, output, world.log)
     check_output_place(output, config.dataset)
     earlier = check_output(output, config.force) if world.is_main and not resume_dir else []
     return Run(config, output, resume_dir, saved, earlier, time.time())
+
+
+def resume_settings(saved: TrainConfig, asked: TrainConfig, given: set[str], output: Path, log) -> TrainConfig:
+    """rundir.resumed_config's settings, and the reporting ones given now: how a run reports (--quiet,
+    --report-to, ...) is not what it trains, so a resumed run may change it."""
+    reporting = {name: getattr(asked, name) for name in REPORTING if name in given}
+    config = resumed_config(saved, asked, given - set(REPORTING), output, log)
+    if changed := [name for name, value in reporting.items() if value != getattr(saved, name)]:
+        log("resume: " + ", ".join(f"{name} {getattr(saved, name)!r} -> {reporting[name]!r}" for name in changed))
+    return replace(config, **reporting)
 
 
 def build(run: Run, inputs: Inputs, world: Distributed, device: torch.device) -> tuple[FineTuning, bool]:
@@ -115,6 +129,8 @@ def build(run: Run, inputs: Inputs, world: Distributed, device: torch.device) ->
     resumed = run.resume_dir is not None and fine_tuning.resume(run.resume_dir, run.saved["training"]["epochs"])
     if world.is_main:
         write_model_description(run, inputs, model)
+        if not run.resume_dir:
+            clear_reports(run.output)  # an earlier run's TensorBoard files, if --force replaced it
     return fine_tuning, resumed
 
 
@@ -148,10 +164,10 @@ def pretrain_encoder(run: Run, inputs: Inputs, fine_tuning: FineTuning, world: D
         corpus = corpus.texts_only(encode_texts(unlabeled[0], inputs.tokenizer, config.tokenizer_config()))
     try:
         history = pretrain(fine_tuning.model, corpus, inputs.valid_set, config, device, world, world.log, run.output,
-                           run.resume_dir, fine_tuning.show_progress)
+                           run.resume_dir, fine_tuning.progress_mode)
     except TrainingStopped:
-        world.log(f"stopped during pre-training; the checkpoint is in {run.output / 'last'}. Continue with:\n"
-                  f"    textrnn train --resume --output {run.output}")
+        world.warn(f"stopped during pre-training; the checkpoint is in {run.output / 'last'}. Continue with:\n"
+                   f"    textrnn train --resume --output {run.output}")
         return True
     if world.is_main:
         record_pretraining(run.output, history, len(corpus), unlabeled)
@@ -166,6 +182,11 @@ def record_pretraining(output: Path, history: list[dict], texts: int, unlabeled)
                "valid_perplexity": [round(row["valid_perplexity"], 2) for row in history], "curve": "pretrain_curve.png"}
     for directory in (output, output / "last"):
         checkpoint.update_config(directory, pretraining=summary)
+
+
+# Without a test split the report is on the validation split, which also chose the best epoch (and a multi-label
+# model's thresholds): its numbers flatter the model, and the log and eval_report.md say so.
+ON_VALIDATION = "validation split (it also chose the best epoch: optimistic)"
 
 
 def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool, final_evaluation: bool,
@@ -188,10 +209,13 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
         world.log(f"saved model to {output} in {summary['seconds'] / 60:.1f} min (no final evaluation)")
         return summary
     data = inputs.data
-    split_name, split = ("test", data.test) if data.test is not None else ("validation", data.validation)
+    split_name, split, about = ("test", data.test, "test split") if data.test is not None else \
+        ("validation", data.validation, ON_VALIDATION)
     report = evaluate_texts(load(output, device=device), split["text"], split["label"], output,
-                            title=f"{output.name}: {split_name} split")
-    world.log(f"{split_name} split, best epoch {state['best_epoch']}: {format_report_line(report)}")
+                            title=f"{output.name}: {about}")
+    world.log(f"{about}, best epoch {state['best_epoch']}: {format_report_line(report)}")
+    if data.test is None:
+        world.log("    no test split: give --test-file (or data with a test split) for a fair estimate")
     world.log(f"saved model and report to {output} in {summary['seconds'] / 60:.1f} min")
     summary.update(split=split_name, report={k: v for k, v in report.items() if k not in ("errors", "roc_curve")})
     return summary
