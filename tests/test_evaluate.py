@@ -206,3 +206,50 @@ def test_a_multi_label_report_of_many_labels_keeps_per_label_png_bounded(tmp_pat
     write_multi_label_report(report, tmp_path, "many labels")
     width, height = png_size(tmp_path / "per_label.png")
     assert width <= 2000 and height <= (0.32 * 50 + 1.5) * 120 + 200  # 50 bars of 0.32 inches at 120 dpi, a margin
+
+
+def drawn_figure(monkeypatch, plot, *args):
+    """The matplotlib figure `plot` draws, as it is saved."""
+    import textrnn.figures
+
+    figures, real_save = [], textrnn.figures.save_figure
+
+    def save_noting(fig, path):
+        figures.append(fig)
+        return real_save(fig, path)
+
+    monkeypatch.setattr(textrnn.figures, "save_figure", save_noting)
+    plot(*args)
+    return figures[-1]
+
+
+def test_the_curves_of_a_one_epoch_run_have_whole_epochs_and_mark_the_best(tmp_path, monkeypatch):
+    row = {"epoch": 1, "train_loss": 0.6, "train_accuracy": 0.7, "valid_loss": 0.5, "valid_accuracy": 0.75,
+           "valid_macro_f1": 0.74, "improved": True}
+    fig = drawn_figure(monkeypatch, plot_training_curves, [row], tmp_path / "curves.png")
+    assert fig._suptitle.get_text() == "Training curves (1 epoch; best: epoch 1)"
+    for ax in fig.axes:
+        assert list(ax.get_xticks()) == [1.0]
+        assert "best epoch (1, saved)" in [text.get_text() for text in ax.get_legend().get_texts()]
+
+
+def test_the_best_epoch_is_the_last_that_improved(tmp_path, monkeypatch):
+    rows = [{"epoch": e, "train_loss": 1 / e, "valid_accuracy": a, "improved": i}
+            for e, a, i in ((1, 0.7, True), (2, 0.8, True), (3, 0.79, False), (4, 0.78, False))]
+    fig = drawn_figure(monkeypatch, plot_training_curves, rows, tmp_path / "curves.png")
+    assert fig._suptitle.get_text() == "Training curves (4 epochs; best: epoch 2)"
+    loss_axes = fig.axes[0]
+    assert [list(line.get_xdata()) for line in loss_axes.lines if line.get_label().startswith("best")] == [[2, 2]]
+    assert list(loss_axes.get_xticks()) == [1.0, 2.0, 3.0, 4.0]
+    # a history written before metrics.jsonl said which epoch improved: no mark, and nothing breaks
+    fig = drawn_figure(monkeypatch, plot_training_curves, [{"epoch": 1, "train_loss": 0.5}], tmp_path / "old.png")
+    assert fig._suptitle.get_text() == "Training curves (1 epoch)"
+
+
+def test_a_one_epoch_pretraining_curve_says_1_epoch(tmp_path, monkeypatch):
+    from textrnn.figures import plot_pretraining
+
+    history = [{"pretrain_epoch": 1, "valid_perplexity": 80.0, "train_curve": [[0.5, 120.0], [1.0, 90.0]]}]
+    fig = drawn_figure(monkeypatch, plot_pretraining, history, tmp_path / "pretrain.png")
+    assert fig.axes[0].get_title() == "Language-model pre-training (1 epoch)"
+    assert list(fig.axes[0].get_xticks()) == [0.0, 1.0]

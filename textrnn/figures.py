@@ -10,6 +10,10 @@ and nothing lingers in pyplot's registry. matplotlib is imported on the first fi
 import functools
 import io
 import logging
+import re
+import sys
+import unicodedata
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,17 +45,94 @@ def new_figure(width: float, height: float):
     return fig
 
 
+class FontSearch:
+    """What this process has done about glyphs no known font has: looked for newly installed fonts (once), the
+    families it added, and whether it has said which font to install (once)."""
+
+    def __init__(self):
+        self.searched, self.families, self.warned = False, [], False
+
+
+FONTS = FontSearch()
+GLYPH_MISSING = re.compile(r"Glyph (\d+) .*missing from font")
+CJK_SCRIPTS = ("CJK", "HIRAGANA", "KATAKANA", "HANGUL", "BOPOMOFO", "IDEOGRAPHIC", "FULLWIDTH")
+
+
+def draw_noting_missing_glyphs(function, args, kwargs) -> tuple:
+    """function(*args, **kwargs) with the fallback fonts; its result and the characters no font had (matplotlib's
+    'Glyph ... missing' warnings, one per character, are kept from the user: with_fonts says it in one line)."""
+    import matplotlib
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with matplotlib.rc_context({"font.family": [*FONT_FALLBACK, *FONTS.families]}):
+            result = function(*args, **kwargs)
+    missing = set()
+    for warning in caught:
+        if match := GLYPH_MISSING.match(str(warning.message)):
+            missing.add(chr(int(match[1])))
+        else:  # any other warning goes on as it came
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return result, missing
+
+
+def add_new_system_fonts(missing: set[str]) -> bool:
+    """matplotlib knows the fonts of its cache (~/.cache/matplotlib), made when it first ran: a font installed since
+    is unknown to it until the cache is deleted. Once per process, look through the system's fonts (fontconfig's
+    fc-list and the font folders) for files it does not know that have one of the `missing` characters, and add
+    them. Whether any was added."""
+    from matplotlib import font_manager, ft2font
+
+    if FONTS.searched:
+        return False
+    FONTS.searched = True
+    known = {font.fname for font in font_manager.fontManager.ttflist}
+    added = False
+    for path in font_manager.findSystemFonts():
+        if path in known:
+            continue
+        try:
+            font = ft2font.FT2Font(path)
+            if not any(ord(character) in font.get_charmap() for character in missing):
+                continue
+            font_manager.fontManager.addfont(path)
+        except (OSError, RuntimeError, ValueError):  # a font file FreeType cannot read
+            continue
+        if font.family_name not in FONT_FALLBACK + FONTS.families:
+            FONTS.families.append(font.family_name)
+        added = True
+    return added
+
+
+def say_which_font(missing: set[str]) -> None:
+    """One line on stderr, once per process, in place of matplotlib's warning per missing character."""
+    if FONTS.warned:
+        return
+    FONTS.warned = True
+    shown = "".join(sorted(missing)[:10])
+    if any(unicodedata.name(character, "").startswith(CJK_SCRIPTS) for character in missing):
+        install = "a CJK font: apt-get install fonts-wqy-microhei (or fonts-noto-cjk)"
+    else:
+        install = "a font that has them (Debian: apt-get install fonts-noto-core)"
+    print(f"warning: figures: no installed font has the characters {shown!r}, so they are drawn as boxes; install "
+          f"{install}; the next run finds it", file=sys.stderr, flush=True)
+
+
 def with_fonts(function):
-    """Run a plotting function with FONT_FALLBACK (text takes its font when it is made, so the whole function)."""
+    """Run a plotting function with FONT_FALLBACK (text takes its font when it is made, so the whole function).
+    Characters that no font known to matplotlib has send it looking for fonts installed since its font cache was
+    made (and the figure is drawn again with them); if none has them either, one line says which font to install."""
 
     @functools.wraps(function)
     def with_fallback_fonts(*args, **kwargs):
-        import matplotlib
-
         # Each fallback font that is not installed would log a warning on every figure.
         logging.getLogger("matplotlib.font_manager").setLevel(logging.ERROR)
-        with matplotlib.rc_context({"font.family": FONT_FALLBACK}):
-            return function(*args, **kwargs)
+        result, missing = draw_noting_missing_glyphs(function, args, kwargs)
+        if missing and add_new_system_fonts(missing):
+            result, missing = draw_noting_missing_glyphs(function, args, kwargs)
+        if missing:
+            say_which_font(missing)
+        return result
 
     return with_fallback_fonts
 
@@ -136,24 +217,36 @@ def history_series(history: list[dict], key: str) -> tuple[list[float], list[flo
 
 @with_fonts
 def plot_training_curves(history: list[dict], path) -> Path:
-    """Loss and accuracy per epoch, side by side; series absent from `history` are skipped."""
+    """Loss and accuracy per epoch, side by side, the best epoch marked (the last row that improved on the
+    validation metric: metrics.jsonl's "improved"); series absent from `history` are skipped."""
     if not history:
         raise ValueError("history is empty: nothing to plot")
     fig = new_figure(11, 4.2)
+    epochs = [row.get("epoch", i + 1) for i, row in enumerate(history)]
+    best = next((epoch for epoch, row in zip(reversed(epochs), reversed(history)) if row.get("improved")), None)
     for position, (name, series) in enumerate(PANELS, start=1):
         ax = fig.add_subplot(1, 2, position)
         for key, label in series.items():
-            epochs, values = history_series(history, key)
+            xs, values = history_series(history, key)
             if values:  # markers keep a single-epoch run visible
-                ax.plot(epochs, values, marker="o", ls="--" if key.endswith("f1") else "-", label=label)
+                ax.plot(xs, values, marker="o", ls="--" if key.endswith("f1") else "-", label=label)
+        if not ax.lines:
+            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
+        elif best is not None:
+            ax.axvline(best, color="grey", ls=":", lw=1.5, label=f"best epoch ({best}, saved)")
         if ax.lines:
             ax.legend()
+        # whole epochs only: a 1-epoch run's axis would otherwise read 0.96 to 1.04
+        ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
+        if max(epochs) - min(epochs) < 15:
+            ax.set_xticks(range(min(epochs), max(epochs) + 1))
         else:
-            ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-        integer_ticks(ax.xaxis)
+            integer_ticks(ax.xaxis)
         ax.set(xlabel="Epoch", ylabel=name.lower(), title=f"{name} per epoch")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"Training curves ({len(history)} epochs)")
+    count = len(history)
+    fig.suptitle(f"Training curves ({count} epoch{'' if count == 1 else 's'}"
+                 + (f"; best: epoch {best})" if best is not None else ")"))
     return save_figure(fig, Path(path))
 
 
@@ -165,11 +258,17 @@ def plot_pretraining(history: list[dict], path) -> Path:
     curve = [point for row in history for point in row.get("train_curve", [])]
     if curve:
         ax.plot(*zip(*curve), label="training texts (running)")
-    ax.plot([row["pretrain_epoch"] for row in history], [row["valid_perplexity"] for row in history], marker="o",
-            label="validation texts")
+    epochs = [row["pretrain_epoch"] for row in history]
+    ax.plot(epochs, [row["valid_perplexity"] for row in history], marker="o", label="validation texts")
     ax.set_yscale("log")
-    integer_ticks(ax.xaxis)
-    ax.set(xlabel="Epoch", ylabel="perplexity", title=f"Language-model pre-training ({len(history)} epochs)")
+    ax.set_xlim(min(epochs) - 1, max(epochs) + 0.1)  # the running curve starts within the first epoch
+    if len(epochs) < 15:
+        ax.set_xticks(range(min(epochs) - 1, max(epochs) + 1))
+    else:
+        integer_ticks(ax.xaxis)
+    count = len(history)
+    ax.set(xlabel="Epoch", ylabel="perplexity",
+           title=f"Language-model pre-training ({count} epoch{'' if count == 1 else 's'})")
     ax.legend()
     ax.grid(alpha=0.3)
     return save_figure(fig, Path(path))
