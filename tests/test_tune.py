@@ -269,3 +269,26 @@ def test_a_defaults_trial_left_running_by_a_crash_is_run_again(data, tmp_path):
 
     finished = [trial for trial in stored_trials(run) if trial.state == TrialState.COMPLETE]
     assert [trial.params for trial in finished] == [{"lr": PRESETS["sentence"]["lr"]}]
+
+
+def test_a_history_of_one_trial_says_so_on_the_plot(tmp_path, monkeypatch, capsys):
+    from optuna.distributions import FloatDistribution
+    from optuna.visualization import matplotlib as plots
+
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(optuna.trial.create_trial(value=0.8125, params={"lr": 0.002},
+                                              distributions={"lr": FloatDistribution(1e-4, 1e-2, log=True)}))
+    drawn, real_plot = [], plots.plot_optimization_history
+
+    def noting_plot(*args, **kwargs):
+        drawn.append(real_plot(*args, **kwargs))
+        return drawn[-1]
+
+    monkeypatch.setattr(plots, "plot_optimization_history", noting_plot)
+    textrnn.training.tune.save_plots(study, tmp_path)
+    texts = [text.get_text() for text in drawn[0].texts]
+    assert "trial 0: 0.8125" in texts
+    assert any(text.startswith("1 completed trial so far: the history shows how the best value improves")
+               for text in texts)
+    assert (tmp_path / "optimization_history.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert "param_importances.png: skipped" in capsys.readouterr().out

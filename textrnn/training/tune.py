@@ -37,6 +37,7 @@ from ..errors import ConfigError, NonFiniteLossError, StudyError
 from ..fileio import atomic_write_json
 from ..model import POOLINGS
 from .config import TrainConfig, flag_name
+from .logs import RunLog, check_report_to, plural
 from .inputs import read_data
 from .train import train
 
@@ -160,7 +161,7 @@ def load_study(storage, name: str, identity: dict, pruner, seed: int) -> optuna.
     return study
 
 
-def enqueue_defaults(study: optuna.Study, defaults: TrainConfig, space: list[str]) -> None:
+def enqueue_defaults(study: optuna.Study, defaults: TrainConfig, space: list[str], log=print) -> None:
     """What `textrnn train` gives without flags comes first: the trials after it must beat it. It is queued again
     until it has run: a study killed during that trial must not lose it to a trial left RUNNING forever."""
     runs = [trial for trial in study.trials if trial.user_attrs.get("defaults") or trial.number == 0 and
@@ -171,7 +172,7 @@ def enqueue_defaults(study: optuna.Study, defaults: TrainConfig, space: list[str
         return
     study.enqueue_trial({name: getattr(defaults, name) for name in space}, user_attrs={"defaults": True})
     again = " again: the earlier run of it did not finish" if runs else ""
-    print(f"trial {len(study.trials) - 1} is the defaults ({defaults.preset} preset){again}", flush=True)
+    log(f"trial {len(study.trials) - 1} is the defaults ({defaults.preset} preset){again}")
 
 
 def describe_params(params: dict) -> str:
@@ -179,15 +180,16 @@ def describe_params(params: dict) -> str:
                     for name, value in params.items())
 
 
-def make_objective(fixed: dict, space: list[str], run: Path, metric: str, defaults: TrainConfig):
+def make_objective(fixed: dict, space: list[str], run: Path, metric: str, defaults: TrainConfig, log=None):
     """The objective of one trial: a training run with the trial's settings; its best validation metric."""
+    log = log or RunLog()
 
     def objective(trial: optuna.Trial) -> float:
         settings = {**fixed, **{name: SEARCH_SPACE[name](trial, defaults) for name in space}}
         last_epoch = settings.get("epochs") or defaults.epochs
         trial.set_user_attr("settings", settings)
         output = run / "trials" / f"{trial.number:04d}"
-        print(f"trial {trial.number}: {describe_params(trial.params)} -> {output}", flush=True)
+        log(f"trial {trial.number}: {describe_params(trial.params)} -> {output}")
 
         def report(epoch: int, row: dict) -> None:
             trial.report(row[f"valid_{metric}"], epoch)
@@ -200,7 +202,7 @@ def make_objective(fixed: dict, space: list[str], run: Path, metric: str, defaul
         except (ConfigError, NonFiniteLossError) as error:  # these settings, not the data: the study goes on
             message = " ".join(str(error).split())
             trial.set_user_attr("error", message)
-            print(f"trial {trial.number} failed: {message}", flush=True)
+            log.warn(f"trial {trial.number} failed: {message}")
             return math.nan  # Optuna records a NaN as a failed trial
         if summary["interrupted"]:  # Ctrl-C stopped the run: stop the study (the trial counts as failed)
             raise KeyboardInterrupt
@@ -223,7 +225,8 @@ def results_table(study: optuna.Study, metric: str) -> str:
     lines += [f"{trial.number:>6}  {trial.value:>8.4f}  {trial.state.name:<8}  {trial_epochs(trial):>6}  "
               f"{describe_params(trial.params)}" for trial in best]
     counts = Counter(trial.state.name.lower() for trial in study.trials)
-    lines.append(f"{len(study.trials)} trials: " + ", ".join(f"{count} {state}" for state, count in counts.items()))
+    lines.append(f"{plural(len(study.trials), 'trial')}: "
+                 + ", ".join(f"{count} {state}" for state, count in counts.items()))
     return "\n".join(lines)
 
 
@@ -238,7 +241,7 @@ def train_command(settings: dict, output) -> str:
     return shlex.join([*words, "--output", str(output)])
 
 
-def save_plots(study: optuna.Study, run: Path) -> None:
+def save_plots(study: optuna.Study, run: Path, log=print) -> None:
     """optimization_history.png, and param_importances.png once 2 trials or more have completed."""
     import matplotlib
 
@@ -251,32 +254,46 @@ def save_plots(study: optuna.Study, run: Path) -> None:
     if completed >= 2:
         wanted["param_importances.png"] = plots.plot_param_importances
     else:
-        print(f"param_importances.png: skipped, it needs 2 or more completed trials ({completed} so far)")
+        log(f"param_importances.png: skipped, it needs 2 or more completed trials ({completed} so far)")
     for name, plot in wanted.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             try:
                 axes = plot(study)
             except (ValueError, RuntimeError) as error:  # importances of settings that never varied, say
-                print(f"{name}: skipped ({error})")
+                log(f"{name}: skipped ({error})")
                 continue
+        if name == "optimization_history.png" and completed < 2:
+            explain_short_history(axes, study, completed)
         axes.figure.savefig(run / name, dpi=120, bbox_inches="tight")
         plt.close(axes.figure)
 
 
-def report_results(study: optuna.Study, run: Path, metric: str) -> None:
+def explain_short_history(axes, study: optuna.Study, completed: int) -> None:
+    """A history of one completed trial is one dot: say so on the plot, and give the dot its value."""
+    for trial in study.trials:
+        if trial.state == TrialState.COMPLETE:
+            axes.annotate(f"trial {trial.number}: {trial.value:.4f}", (trial.number, trial.value),
+                          textcoords="offset points", xytext=(8, 8))
+    axes.set_xlim(-0.5, max(len(study.trials) - 0.5, 1.5))
+    axes.text(0.5, 0.5, f"{plural(completed, 'completed trial')} so far: the history shows how the best value "
+              "improves once there are 2 or more", transform=axes.transAxes, ha="center", va="center", wrap=True,
+              fontsize=9, color="dimgrey", bbox={"facecolor": "white", "alpha": 0.8, "edgecolor": "lightgrey"})
+
+
+def report_results(study: optuna.Study, run: Path, metric: str, log=print) -> None:
     """The table, the best trial's settings as best_config.json and as a command line, and the plots."""
-    print(results_table(study, metric))
+    log(results_table(study, metric))
     if not any(trial.state == TrialState.COMPLETE for trial in study.trials):
-        print("no trial has completed yet: no best settings to write")
+        log("no trial has completed yet: no best settings to write")
         return
     best = study.best_trial
     config_file = run / "best_config.json"
     atomic_write_json(config_file, best.user_attrs["settings"])
-    print(f"best: trial {best.number}, validation {metric} {best.value:.4f}; its settings are in {config_file}. "
+    log(f"best: trial {best.number}, validation {metric} {best.value:.4f}; its settings are in {config_file}. "
           f"Train it again with:\n    {train_command(best.user_attrs['settings'], run / 'best')}\n"
           f"or: {shlex.join(['textrnn', 'train', '--config', str(config_file), '--output', str(run / 'best')])}")
-    save_plots(study, run)
+    save_plots(study, run, log)
 
 
 def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int | None = None,
@@ -291,23 +308,25 @@ def tune(fixed: dict, output, *, timeout: str | float | None = None, trials: int
     if trials is not None and trials < 1:
         raise ConfigError(f"--trials must be at least 1, got {trials}")
     space, pruner = search_space(search, fixed), make_pruner(pruner)
+    log = RunLog(quiet=bool(fixed.get("quiet")))  # --quiet: the trials' logs and the search's own lines alike
     run = Path(output)
     config = TrainConfig(**fixed, output=str(run))
+    check_report_to(config.report_to)  # once, not once per failed trial
     identity, defaults = data_identity(config, set(fixed))
     run.mkdir(parents=True, exist_ok=True)
     url = storage or f"sqlite:///{run / 'study.db'}"
     study = load_study(open_storage(url), study_name, identity, pruner, config.seed)
     metric = identity["metric"]
-    print(f"study {study_name!r}: {len(study.trials)} earlier trials; searching {', '.join(space)} for the best "
-          f"validation {metric}" + (f"; no new trial after {seconds:g}s" if seconds else "")
-          + (f"; at most {trials} trials" if trials else ""), flush=True)
-    enqueue_defaults(study, defaults, space)
+    log(f"study {study_name!r}: {plural(len(study.trials), 'earlier trial')}; searching {', '.join(space)} for "
+          f"the best validation {metric}" + (f"; no new trial after {seconds:g}s" if seconds else "")
+          + (f"; at most {plural(trials, 'trial')}" if trials else ""))
+    enqueue_defaults(study, defaults, space, log)
     interrupted = False
     try:
-        study.optimize(make_objective(fixed, space, run, metric, defaults), n_trials=trials, timeout=seconds,
+        study.optimize(make_objective(fixed, space, run, metric, defaults, log), n_trials=trials, timeout=seconds,
                        gc_after_trial=True)
     except KeyboardInterrupt:
         interrupted = True
-        print("tune: interrupted; the finished trials are kept. The same command continues the study", flush=True)
-    report_results(study, run, metric)
+        log.warn("tune: interrupted; the finished trials are kept. The same command continues the study")
+    report_results(study, run, metric, log)
     return study, interrupted
