@@ -362,3 +362,14 @@ def test_batch_predictor_pickles_without_its_model_and_takes_pandas_frames(train
     assert again["labels"] == columns["labels"]
     assert_same_predictions([{"label": label, "score": score} for label, score in zip(again["label"], again["score"])],
                             expected)
+
+
+def test_batch_predictor_keeps_the_batch_columns_when_asked_as_ray_and_spark_want(trained_run, expected):
+    import pandas
+
+    predictor = BatchPredictor(trained_run, keep_columns=True)
+    from_dict = predictor({"id": IDS, "text": TEXTS})
+    assert list(from_dict) == ["id", "text", "label", "score"] and from_dict["id"] == IDS
+    frame = predictor(pandas.DataFrame({"id": IDS, "text": TEXTS}))
+    assert isinstance(frame, pandas.DataFrame) and list(frame.columns) == ["id", "text", "label", "score"]
+    assert_same_predictions(frame.to_dict("records"), expected)

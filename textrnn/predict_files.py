@@ -110,15 +110,17 @@ class BatchPredictor:
     It holds the model directory's path and loads the model lazily, once in each process that calls it (a pickled
     copy carries no model). batch: a mapping of columns (a dict of lists, a pandas DataFrame, a dict of numpy
     arrays); the result: {column: list}, the columns of `textrnn predict --input`'s output without id and text.
+    keep_columns: return the batch's own columns too (a DataFrame for a DataFrame), as Ray's map_batches and Spark's
+    mapInPandas want (they keep only what the function returns; Dataset.map keeps them itself).
     threads: PyTorch's threads in each process (1 is right when N processes share the cores).
     """
 
     def __init__(self, model_dir, text_column: str = "text", top_k: int | None | str = "auto",
-                 batch_size: int = 256, device: str = "cpu", threads: int | None = None):
+                 batch_size: int = 256, device: str = "cpu", threads: int | None = None, keep_columns: bool = False):
         check_top_k(top_k)
         self.model_dir = str(model_dir)
         self.text_column, self.top_k, self.batch_size = text_column, top_k, batch_size
-        self.device, self.threads = device, threads
+        self.device, self.threads, self.keep_columns = device, threads, keep_columns
         self._classifier = None
         self._names = None
 
@@ -133,7 +135,14 @@ class BatchPredictor:
             self._names = prediction_names(self._classifier, self.top_k)
         return self._classifier
 
-    def __call__(self, batch) -> dict[str, list]:
+    def __call__(self, batch):
+        columns = self.predict(batch)
+        if not self.keep_columns:
+            return columns
+        return batch.assign(**columns) if hasattr(batch, "assign") else {**batch, **columns}  # pandas, or a dict
+
+    def predict(self, batch) -> dict[str, list]:
+        """The prediction columns of a batch's texts."""
         classifier = self.classifier
         try:
             values = batch[self.text_column]
