@@ -137,8 +137,9 @@ def test_every_output_format_holds_the_same_columns_with_real_or_json_lists(suff
                                [[item["score"] for item in result] for result in ranked], atol=1e-6)
     assert_same_predictions(rows, [result[0] for result in ranked])
     if suffix in (".csv", ".tsv"):  # a list in a cell is JSON text
-        assert output.read_text(encoding="utf-8").splitlines()[1].split("," if suffix == ".csv" else "\t")[-2:][0] \
-            .strip('"').startswith("[")
+        with open(output, newline="", encoding="utf-8") as handle:
+            cells = list(csv.reader(handle, delimiter="," if suffix == ".csv" else "\t"))[1]
+        assert cells[-2] == json.dumps(rows[0]["labels"]) and cells[-2].startswith('["')
     if suffix == ".parquet":
         schema = pq.read_schema(output)
         assert schema.field("labels").type == pa.list_(pa.string()) and schema.field("score").type == pa.float64()
@@ -287,6 +288,7 @@ BAD_INPUTS = [
     ("both", ["hello", "--input", "{csv}"], "give texts to classify or --input/--dataset, not both"),
     ("output without input", ["hello", "-o", "{tmp}/out.csv"], "--output is for --input FILE or --dataset D"),
     ("no split", ["--dataset", "{dataset}", "--split", "dev"], "no 'dev' split in"),
+    ("output is input", ["--input", "{csv}", "-o", "{csv}", "--force"], "is the input file"),
 ]
 
 
@@ -373,3 +375,24 @@ def test_batch_predictor_keeps_the_batch_columns_when_asked_as_ray_and_spark_wan
     frame = predictor(pandas.DataFrame({"id": IDS, "text": TEXTS}))
     assert isinstance(frame, pandas.DataFrame) and list(frame.columns) == ["id", "text", "label", "score"]
     assert_same_predictions(frame.to_dict("records"), expected)
+
+
+def test_a_file_of_no_rows_gives_an_output_of_no_rows_with_every_column(trained_run, tmp_path):
+    (tmp_path / "in.csv").write_text("id,text\n", encoding="utf-8")
+    assert predict(trained_run, "--input", tmp_path / "in.csv", "-o", tmp_path / "out.parquet", "--top-k", "2") == 0
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 0 and table.column_names == ["row", "label", "score", "labels", "scores"]
+
+
+def test_sigterm_while_writing_is_an_interrupt_so_the_temporary_file_goes():
+    import os
+    import signal
+
+    from textrnn.predict_files import sigterm_as_interrupt
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt), sigterm_as_interrupt():
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(100_000):  # Python runs the handler between bytecodes, soon after the signal
+            pass
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -19,7 +19,6 @@ JSON text (["pos", "neg"]); JSON lines and parquet hold real lists.
 """
 
 import csv
-import io
 import json
 import os
 import signal
