@@ -288,6 +288,7 @@ BAD_INPUTS = [
     ("both", ["hello", "--input", "{csv}"], "give texts to classify or --input/--dataset, not both"),
     ("output without input", ["hello", "-o", "{tmp}/out.csv"], "--output is for --input FILE or --dataset D"),
     ("no split", ["--dataset", "{dataset}", "--split", "dev"], "no 'dev' split in"),
+    ("split of a file", ["--input", "{csv}", "--split", "train"], "--split is for --dataset D"),
     ("output is input", ["--input", "{csv}", "-o", "{csv}", "--force"], "is the input file"),
 ]
 

@@ -294,6 +294,8 @@ def run_predict_files(args, top_k) -> int:
         raise TextRNNError("give texts to classify or --input/--dataset, not both")
     if args.input and args.dataset:
         raise TextRNNError("give --input FILE or --dataset D, not both")
+    if args.split and not args.dataset:
+        raise TextRNNError("--split is for --dataset D; --input FILE is read whole")
     summary = predict_file(args.model_dir, args.input, args.output or "-", dataset=args.dataset,
                            split=args.split or "test", text_column=args.text_column, id_column=args.id_column,
                            keep_text=args.keep_text, top_k=top_k, batch_size=args.batch_size,

@@ -260,7 +260,8 @@ def json_source(path: Path) -> Source:
         try:
             records = json.loads(path.read_bytes().decode("utf-8-sig"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise DataError(f"{path}: not a JSON array of objects ({error}); {NOT_UTF8_HINT} if it is not UTF-8")
+            raise DataError(f"{path}: not a JSON array of objects ({error}); {NOT_UTF8_HINT} if it is not "
+                            "UTF-8") from None
         if not all(isinstance(record, dict) for record in records):
             raise DataError(f"{path}: a JSON array whose items are not all objects of columns")
         columns = list(dict.fromkeys(key for record in records for key in record))
