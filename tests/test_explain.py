@@ -17,7 +17,7 @@ from tokenizers import Tokenizer
 
 import textrnn
 from textrnn.cli import main
-from textrnn.errors import ConfigError, InputError, InputTypeError
+from textrnn.errors import ConfigError, InputError, InputTypeError, TextRNNError
 from textrnn.explain import MAX_OCCLUSION_TOKENS, explain, render_html, render_html_page
 from textrnn.tasks import make_task
 from textrnn.tokenizer import encode_batch
@@ -250,3 +250,43 @@ def test_the_command_line_prints_json_lines_and_writes_one_page(model_dir, tmp_p
         assert message in capsys.readouterr().err
     assert main(["explain", str(model_dir)]) == 2
     assert "no text given" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def exported_classifier(model_dir, tmp_path_factory):
+    pytest.importorskip("onnxruntime")
+    target = tmp_path_factory.mktemp("keyword-onnx") / "onnx"
+    assert main(["export", str(model_dir), "--output", str(target)]) == 0
+    return textrnn.load(target)
+
+
+def test_an_exported_model_is_explained_by_occlusion_without_asking(classifier, exported_classifier):
+    from textrnn.explain import methods_for
+
+    assert methods_for(classifier) == METHODS and methods_for(exported_classifier) == ("occlusion",)
+    text = "the film zorblax café 电影"
+    explanation = explain(text, exported_classifier)
+    assert explanation["method"] == "occlusion" and explanation["delta"] is None
+    by_pytorch = explain(text, classifier, method="occlusion")  # the same weights, run by PyTorch
+    assert [t["token"] for t in explanation["tokens"]] == [t["token"] for t in by_pytorch["tokens"]]
+    assert [t["score"] for t in explanation["tokens"]] == pytest.approx([t["score"] for t in by_pytorch["tokens"]],
+                                                                        abs=1e-4)
+    assert explain(text, classifier)["method"] == "integrated_gradients"  # a PyTorch model's default
+
+
+def test_the_hints_name_the_python_argument_and_the_flag(classifier, exported_classifier, monkeypatch):
+    with pytest.raises(ConfigError) as refused:
+        explain("the film", exported_classifier, method="integrated_gradients")
+    assert "method='occlusion' (textrnn explain --method occlusion)" in str(refused.value)
+    long_text = "the " * (MAX_OCCLUSION_TOKENS + 1)
+    with pytest.raises(ConfigError) as refused:
+        explain(long_text, classifier, method="occlusion")
+    assert "method='integrated_gradients' (textrnn explain --method integrated_gradients)" in str(refused.value)
+    with pytest.raises(ConfigError) as refused:  # an export has no Integrated Gradients to offer instead
+        explain(long_text, exported_classifier)
+    assert "integrated_gradients" not in str(refused.value) and "shorter text" in str(refused.value)
+    monkeypatch.setitem(sys.modules, "captum.attr", None)  # captum not installed
+    with pytest.raises(TextRNNError) as refused:
+        explain("the film", classifier)
+    assert "textrnn[explain]" in str(refused.value)
+    assert "method='occlusion' (textrnn explain --method occlusion)" in str(refused.value)

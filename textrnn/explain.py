@@ -14,7 +14,11 @@ sigmoid for a multi-label one), so the scores read in the same unit as the `scor
   layer from an all-[PAD] text of the same length. The scores add up to p(text) - p(all [PAD]); `delta` is how
   far they miss that sum (Gauss-Legendre quadrature, `steps` points).
 - occlusion (texts of up to MAX_OCCLUSION_TOKENS tokens): exactly p(text) - p(text without that token), all
-  leave-one-out texts in one batch. `delta` is None.
+  leave-one-out texts in one batch. `delta` is None. It needs nothing but the model's logits, so it also explains
+  an exported (ONNX) model, which has no gradients for Integrated Gradients.
+
+Without a method, a model is explained by the first of `methods_for(model)`: integrated_gradients for a PyTorch
+model, occlusion for an export.
 
 Tokens are what the model reads (the tokenizer's tokens: lowercased, NFKC-normalised, or [UNK]); `start` and
 `end` are character offsets into the original text, so text[start:end] is the word as it was written. Tokens cut
@@ -37,6 +41,22 @@ from .tokenizer import UNK_ID, UNK_TOKEN, encode_batch
 
 METHODS = ("integrated_gradients", "occlusion")
 MAX_OCCLUSION_TOKENS = 200  # one batch of that many texts of that many tokens; IG has no such limit
+
+
+def method_hint(method: str) -> str:
+    """How to ask for a method, from Python and from the command line alike."""
+    return f"method={method!r} (textrnn explain --method {method})"
+
+
+def has_gradients(classifier: TextClassifier) -> bool:
+    """A PyTorch model has them; an export run by onnxruntime does not."""
+    return isinstance(classifier.model, torch.nn.Module)
+
+
+def methods_for(classifier: TextClassifier) -> tuple[str, ...]:
+    """The methods that can explain this model, its default first: Integrated Gradients needs the PyTorch model's
+    gradients, occlusion only its logits (so it explains an exported ONNX model too)."""
+    return METHODS if has_gradients(classifier) else ("occlusion",)
 
 
 # What the normaliser and pre-tokenizer read as a gap between tokens: whitespace, and HTML line breaks.
@@ -76,14 +96,14 @@ def tokens_with_offsets(classifier: TextClassifier, text: str) -> tuple[list[int
 
 def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int, steps: int) -> tuple[list, float]:
     """(per-token attributions to p(target), convergence delta) from an all-[PAD] baseline of the same length."""
+    if not has_gradients(classifier):
+        raise ConfigError("Integrated Gradients needs the PyTorch model (model.safetensors), not an export without "
+                          f"gradients: explain the original model directory, or use {method_hint('occlusion')}")
     try:
         from captum.attr import LayerIntegratedGradients
     except ImportError as error:
         raise TextRNNError(f"Integrated Gradients needs captum ({error}): pip install 'textrnn[explain]', or use "
-                           "method='occlusion' for short texts") from None
-    if not isinstance(classifier.model, torch.nn.Module):
-        raise ConfigError("Integrated Gradients needs the PyTorch model (model.safetensors), not an export without "
-                          "gradients: explain the original model directory, or use method='occlusion'")
+                           f"{method_hint('occlusion')} for short texts") from None
     # Captum hooks the embedding layer while it runs, which would feed its interpolated embeddings to any other
     # thread classifying with the same model (the server does): it gets a copy of its own.
     model, task = copy.deepcopy(classifier.model).requires_grad_(False), classifier.task
@@ -122,8 +142,11 @@ def spread_over_tokens(gram_scores: torch.Tensor, length: int, ngrams: int) -> t
 def occlusion(classifier: TextClassifier, ids: list[int], target: int) -> list[float]:
     """p(target | text) - p(target | text without token i), for each token i; all texts in one batch."""
     if len(ids) > MAX_OCCLUSION_TOKENS:
+        instead = f"use {method_hint('integrated_gradients')} for long texts" if has_gradients(classifier) else \
+            "an exported model has no gradients for Integrated Gradients: explain a shorter text, or the original " \
+            "model directory"
         raise ConfigError(f"occlusion runs one text per token and takes texts of at most {MAX_OCCLUSION_TOKENS} "
-                          f"tokens; this one has {len(ids)}: use method='integrated_gradients' for long texts")
+                          f"tokens; this one has {len(ids)}: {instead}")
     # A one-token text without its token is empty, which the model reads as [UNK] (see encode_batch).
     texts = [ids] + [ids[:i] + ids[i + 1 :] or [UNK_ID] for i in range(len(ids))]
     batch = collate(texts)
@@ -140,17 +163,17 @@ def resolve_label(classifier: TextClassifier, label: str | None, probs) -> int:
     return names.index(str(label))
 
 
-def explain(text: str, model, label: str | None = None, method: str = "integrated_gradients", steps: int = 50) -> dict:
+def explain(text: str, model, label: str | None = None, method: str | None = None, steps: int = 50) -> dict:
     """Per-token attributions of `label`'s probability (default: the predicted label) for one text.
 
-    model: a TextClassifier on the CPU, or a model directory. Returns a JSON-ready dict: text, label, score (its
-    probability), method, target ("probability"), tokens [{token, start, end, score}], delta (IG's convergence
-    delta, None for occlusion) and dropped (tokens cut by truncation: {tokens, start, end}, or None).
+    model: a TextClassifier on the CPU, or a model directory. method: one of METHODS; None (the default) is the
+    model's own default, the first of methods_for(model): integrated_gradients for a PyTorch model, occlusion for an
+    exported one. Returns a JSON-ready dict: text, label, score (its probability), method (the one that ran), target
+    ("probability"), tokens [{token, start, end, score}], delta (IG's convergence delta, None for occlusion) and
+    dropped (tokens cut by truncation: {tokens, start, end}, or None).
     """
-    if method not in METHODS:
+    if method is not None and method not in METHODS:
         raise ConfigError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
-    if method == "integrated_gradients" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
-        raise ConfigError(f"steps must be a positive int, got {steps!r}")
     texts, single = check_texts(text)
     if not single:
         raise InputTypeError(f"explain takes one text (a str), not {type(text).__name__}: call it once per text")
@@ -159,6 +182,9 @@ def explain(text: str, model, label: str | None = None, method: str = "integrate
     elif model.device.type != "cpu":
         raise ConfigError(f"explanations run on the CPU, but the classifier is on {model.device}: load it with "
                           "device='cpu'")
+    method = method or methods_for(model)[0]
+    if method == "integrated_gradients" and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise ConfigError(f"steps must be a positive int, got {steps!r}")
     probs = model.probabilities(texts, batch_size=1)[0]  # the scores classify_text gives
     target = resolve_label(model, label, probs)
     ids, tokens, dropped = tokens_with_offsets(model, text)
