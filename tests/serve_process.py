@@ -1,5 +1,6 @@
 """A real `textrnn serve` process (for the end-to-end and browser tests), a real uvicorn server in a thread of
-this process (for the connection tests, with short timeouts), and raw-socket helpers."""
+this process (for the connection tests, with short timeouts), raw-socket helpers, and the tiny models that the
+serve tests share: an ONNX export and a multi-label model, each made once per test session."""
 
 import contextlib
 import json
@@ -13,6 +14,8 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+
+from helpers import TINY_MODEL, make_texts, write_csv
 
 
 def announced_url(log_path: Path) -> str | None:
@@ -116,3 +119,40 @@ def post_json(url: str, body, timeout: float = 60) -> tuple[int, dict]:
 def get_text(url: str, timeout: float = 60) -> str:
     with urllib.request.urlopen(url, timeout=timeout) as response:
         return response.read().decode()
+
+
+def session_model(tmp_path_factory, name: str, make) -> Path:
+    """tmp_path_factory's session folder `name`, made by make(folder) the first time any test module asks."""
+    folder = tmp_path_factory.getbasetemp() / name
+    if not (folder / "config.json").exists():
+        make(folder)
+    return folder
+
+
+def onnx_export(tmp_path_factory, model_dir) -> Path:
+    """model_dir exported to ONNX (float32) through the command line."""
+    from textrnn.cli import main
+
+    def export(folder: Path) -> None:
+        assert main(["export", str(model_dir), "--output", str(folder)]) == 0
+
+    return session_model(tmp_path_factory, "serve-onnx", export)
+
+
+def multi_label_model(tmp_path_factory) -> Path:
+    """A tiny multi-label model (pos or neg, and "long" for texts of 12 words or more) trained through the command
+    line."""
+    from textrnn.cli import main
+
+    def train(folder: Path) -> None:
+        data = folder.with_name(folder.name + "-data")
+        data.mkdir()
+        for split, count, seed in (("train", 300, 21), ("test", 100, 22)):
+            rows = [(text, label + ("|long" if len(text.split()) >= 12 else "")) for text, label in
+                    make_texts(count, seed)]
+            write_csv(data / f"{split}.csv", rows, header=("text", "labels"))
+        assert main(["train", "--train-file", str(data / "train.csv"), "--test-file", str(data / "test.csv"),
+                     "--label-separator", "|", "--output", str(folder), "--epochs", "2", "--seed", "0",
+                     *TINY_MODEL]) == 0
+
+    return session_model(tmp_path_factory, "serve-multi-label", train)

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import TypeAdapter  # noqa: E402
 
 from helpers import make_texts  # noqa: E402
-from serve_process import (get_text, parse_response, post_json, read_until_closed, running_server,  # noqa: E402
-                           server_in_thread)
+from serve_process import (get_text, multi_label_model, onnx_export, parse_response, post_json,  # noqa: E402
+                           read_until_closed, running_server, server_in_thread)
 from textrnn.cli import main  # noqa: E402
 from textrnn.errors import ConfigError  # noqa: E402
 from textrnn.explain import explain  # noqa: E402
@@ -49,6 +49,9 @@ def assert_same_result(served, expected):
             assert_same_result(one, other)
         return
     assert served.keys() == expected.keys()
+    if "scores" in expected:  # a multi-label model's {"labels", "scores"}
+        assert served["labels"] == expected["labels"]
+        return assert_same_result(served["scores"], expected["scores"])
     assert served["label"] == expected["label"]
     assert served["score"] == pytest.approx(expected["score"], abs=TOLERANCE)
 
@@ -78,8 +81,15 @@ BAD_REQUESTS = [  # body, status, error_type, words the message must hold
     (b'{"inputs": 5}', 422, "validation_error", ["inputs"]),
     (b'{"text": "great"}', 422, "validation_error", ["inputs: Field required", "text"]),
     (b'{"inputs": ["great", 3]}', 422, "validation_error", ["inputs", "1"]),
-    (b'{"inputs": "great", "top_k": 0}', 422, "validation_error", ["top_k"]),
-    (b'{"inputs": "great", "top_k": "all"}', 422, "validation_error", ["top_k"]),
+    (b'{"inputs": "great", "top_k": -1}', 422, "validation_error", ["top_k", "0 or more", "every label"]),
+    (b'{"inputs": "great", "top_k": "all"}', 422, "validation_error", ["top_k", '"all"']),
+    (b'{"inputs": "great", "top_k": 2.5}', 422, "validation_error", ["top_k", "whole number"]),
+    (b'{"inputs": "great", "threshold": 1.5}', 422, "validation_error", ["threshold", "0 to 1", "1.5"]),
+    (b'{"inputs": "great", "parameters": {"top_k": -2}}', 422, "validation_error", ["parameters.top_k", "-2"]),
+    (b'{"inputs": "great", "top_k": 2, "parameters": {"top_k": 2}}', 422, "validation_error",
+     ["top_k", "parameters", "not both"]),
+    (b'{"inputs": "great", "parameters": {"function_to_apply": "none"}}', 422, "validation_error",
+     ["parameters.function_to_apply"]),
     (b'{"inputs": "\\ud800 great"}', 422, "invalid_input", ["inputs", "lone surrogate"]),
     (b'{"inputs": ["fine", "\\udfff"]}', 422, "invalid_input", ["inputs", "index 1", "lone surrogate"]),
     (b'{"inputs": "caf\xe9"}', 400, "invalid_encoding", ["UTF-8", "0xe9"]),
@@ -87,6 +97,10 @@ BAD_REQUESTS = [  # body, status, error_type, words the message must hold
     (json.dumps({"inputs": ["a"] * 9}).encode(), 413, "too_many_inputs", ["9", "--max-inputs"]),
     (json.dumps({"inputs": "a" * 5000}).encode(), 413, "body_too_large", ["--max-body-bytes"]),
 ]
+
+
+# pydantic's names for the members of a union: "top_k.constrained-int", "top_k.literal['auto']", "inputs.list[str]"
+PYDANTIC_INTERNALS = r"constrained-|literal\[|list\[str\]|\.str:|\.int:|Input should be"
 
 
 @pytest.mark.parametrize("body, status, error_type, words", BAD_REQUESTS)
@@ -97,6 +111,7 @@ def test_bad_requests_get_a_json_error_and_the_server_goes_on(client, classifier
     assert answer["error_type"] == error_type
     for word in words:
         assert word in answer["error"]
+    assert not re.search(PYDANTIC_INTERNALS, answer["error"])
     after = client.post("/predict", json={"inputs": "great"})
     assert after.status_code == 200
     assert_same_result(after.json(), classify_text("great", classifier))
@@ -187,6 +202,74 @@ def test_without_batching_the_answers_are_the_same(classifier):
     with TestClient(create_app(classifier, ServeSettings(batching=False))) as client:
         body = {"inputs": ["great", "a dull film"], "top_k": None}
         assert_same_result(client.post("/predict", json=body).json(), classify_text(body["inputs"], classifier, None))
+
+
+# ---------------------------------------------------------------- top_k and threshold, flat or in "parameters"
+
+@pytest.fixture(scope="module")
+def multi_classifier(tmp_path_factory):
+    return load(multi_label_model(tmp_path_factory))
+
+
+@pytest.mark.parametrize("settings", [ServeSettings(), ServeSettings(batching=False)], ids=["batching", "no-batching"])
+def test_top_k_0_means_every_label_as_on_the_command_line(classifier, settings):
+    with TestClient(create_app(classifier, settings)) as client:
+        for inputs in ("a great film", ["great", "a dull film"]):
+            every = classify_text(inputs, classifier, top_k=None)
+            for body in ({"inputs": inputs, "top_k": 0}, {"inputs": inputs, "parameters": {"top_k": 0}}):
+                response = client.post("/predict", json=body)
+                assert response.status_code == 200, response.json()
+                assert_same_result(response.json(), every)
+
+
+@pytest.mark.parametrize("settings", [ServeSettings(), ServeSettings(batching=False)], ids=["batching", "no-batching"])
+def test_the_hugging_face_shape_and_a_threshold_answer_as_classify_text(classifier, multi_classifier, settings):
+    texts = ["a great and charming film", "a dull film", "the plot"]
+    for model in (classifier, multi_classifier):
+        probs = model.predict_proba(texts)
+        threshold = float(np.sort(probs, axis=None)[probs.size // 2])  # some labels pass it, others not
+        with TestClient(create_app(model, settings)) as client:
+            for top_k in (1, 2, None):
+                expected = classify_text(texts, model, top_k=top_k, threshold=threshold)
+                flat = client.post("/predict", json={"inputs": texts, "top_k": top_k, "threshold": threshold})
+                nested = client.post("/predict", json={"inputs": texts, "parameters": {"top_k": top_k,
+                                                                                       "threshold": threshold}})
+                assert flat.status_code == nested.status_code == 200, flat.json()
+                assert flat.json() == nested.json()
+                assert_same_result(flat.json(), expected)
+                for row, answer in zip(probs, flat.json()):  # only labels scoring at least the threshold
+                    chosen = answer["labels"] if isinstance(answer, dict) else [one["label"] for one in answer]
+                    passing = {label for label, score in zip(model.labels, row) if score >= threshold}
+                    assert set(chosen) <= passing and (top_k is not None or set(chosen) == passing)
+            plain = client.post("/predict", json={"inputs": texts[0], "parameters": {}})
+            assert_same_result(plain.json(), classify_text(texts[0], model))
+
+
+def test_info_gives_a_multi_label_models_thresholds(client, multi_classifier):
+    assert client.get("/info").json()["thresholds"] is None  # single-label: none
+    with TestClient(create_app(multi_classifier)) as multi:
+        info = multi.get("/info").json()
+    assert list(info["thresholds"]) == multi_classifier.labels
+    assert list(info["thresholds"].values()) == pytest.approx(multi_classifier.thresholds.tolist(), abs=0)
+
+
+# ---------------------------------------------------------------- an exported model
+
+def test_an_exported_model_is_explained_by_occlusion_without_asking(trained_run, classifier, tmp_path_factory):
+    onnx = load(onnx_export(tmp_path_factory, trained_run))
+    text = "a charming film with a tedious ending"
+    with TestClient(create_app(onnx)) as client:
+        served = client.post("/explain", json={"inputs": text})
+        assert served.status_code == 200, served.json()
+        assert served.json()["method"] == "occlusion"
+        expected = explain(text, classifier, method="occlusion")  # the PyTorch model's, from the same weights
+        assert [t["score"] for t in served.json()["tokens"]] == pytest.approx([t["score"] for t in expected["tokens"]],
+                                                                              abs=1e-4)
+        refused = client.post("/explain", json={"inputs": text, "method": "integrated_gradients"})
+    assert refused.status_code == 422 and refused.json()["error_type"] == "invalid_input"
+    assert "method='occlusion' (textrnn explain --method occlusion)" in refused.json()["error"]
+    with TestClient(create_app(classifier)) as client:  # a PyTorch model keeps Integrated Gradients
+        assert client.post("/explain", json={"inputs": text}).json()["method"] == "integrated_gradients"
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict]:

@@ -9,10 +9,12 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from serve_process import running_server
+from serve_process import multi_label_model, onnx_export, running_server, server_in_thread
 from textrnn.inference import classify_text, load
+from textrnn.serve import ServeSettings, create_app
 
 pytestmark = pytest.mark.slow  # a real server and a headless browser
 
@@ -66,6 +68,103 @@ def test_page_shows_the_label_scores_and_highlighted_tokens(trained_run, tmp_pat
             assert page.locator("#tokens").inner_text() == text  # offsets put every character back in its place
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / "serve_page.png"), full_page=True)
+            assert outside == []
+        finally:
+            browser.close()
+
+
+def open_browser(playwright, chromium: str):
+    """Headless Chromium; its tests' pages wait generously (a loaded 2-core machine, /explain's first call)."""
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=60_000)
+    return playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+
+
+def offline_page(browser, url: str):
+    """A page that can reach this server only, as if offline, and the list of what it tried to fetch elsewhere."""
+    context = browser.new_context(viewport={"width": 1000, "height": 720})
+    outside = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(url + "/"):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort("internetdisconnected")
+
+    context.route("**/*", only_this_server)
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    return page, outside
+
+
+def classify_in_page(page, url: str, text: str) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(url + "/")
+    expect(page.locator("#model-info")).to_contain_text("labels")
+    page.fill("#text", text)
+    page.click("#classify")
+    expect(page.locator("#explanation")).to_be_visible()
+
+
+def test_an_exported_model_is_explained_in_the_page_by_occlusion(trained_run, tmp_path_factory):
+    chromium = browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    settings = ServeSettings()
+    app = create_app(load(onnx_export(tmp_path_factory, trained_run)), settings)
+    with server_in_thread(app, settings) as port, sync_playwright() as playwright:
+        browser = open_browser(playwright, chromium)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            page, outside = offline_page(browser, url)
+            classify_in_page(page, url, "a charming film with a tedious ending")
+            expect(page.locator("#explanation-about")).to_contain_text("occlusion")
+            expect(page.locator("#status")).to_have_text("")  # no red error
+            assert page.locator("#tokens span.token").count() > 3 and outside == []
+        finally:
+            browser.close()
+
+
+def test_a_multi_label_models_thresholds_are_shown_and_decide_the_bold_labels(tmp_path_factory):
+    chromium = browser_or_skip()
+    from playwright.sync_api import expect, sync_playwright
+
+    classifier = load(multi_label_model(tmp_path_factory))
+    text = "a wonderful film, the story was really very charming and the music brilliant at times"
+    scores = classifier.predict_proba([text])[0]
+    best, second = np.argsort(-scores)[:2]
+    # thresholds that make the best label fail and the second pass: bold must follow them, not the ranking
+    thresholds = np.full(len(scores), 0.5, dtype=np.float32)
+    thresholds[best] = (scores[best] + 1) / 2
+    thresholds[second] = scores[second] / 2
+    classifier.task.thresholds = thresholds
+    settings = ServeSettings()
+    with server_in_thread(create_app(classifier, settings), settings) as port, sync_playwright() as playwright:
+        browser = open_browser(playwright, chromium)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            page, outside = offline_page(browser, url)
+            classify_in_page(page, url, text)
+            rows = page.locator(".bar-row")
+            expect(rows).to_have_count(len(classifier.labels))
+            shown = {}
+            for row in rows.all():
+                label = row.locator(".bar-name").inner_text()
+                index = classifier.labels.index(label)
+                expect(row.locator(".bar-threshold-value")).to_have_text(f"≥ {thresholds[index]:.3f}")
+                assert row.locator(".bar-threshold").count() == 1  # the mark on the bar
+                chosen = "chosen" in row.locator(".bar-name").get_attribute("class")
+                shown[label] = float(row.locator(".bar-score").inner_text())
+                assert chosen == bool(scores[index] >= thresholds[index]), label
+            assert list(shown) == [classifier.labels[i] for i in np.argsort(-scores)]  # best first
+            assert "chosen" not in rows.nth(0).locator(".bar-name").get_attribute("class")
+            assert "chosen" in rows.nth(1).locator(".bar-name").get_attribute("class")
+            expect(page.locator("#threshold-note")).to_be_visible()
+            # the label explained is the predicted one, not the best score that fails its threshold
+            expect(page.locator("#explanation-about")).to_contain_text(f"label {classifier.labels[second]},")
+            page.screenshot(path=str(ARTIFACTS / "serve_page_multi_label.png"), full_page=True)
             assert outside == []
         finally:
             browser.close()

@@ -2,9 +2,9 @@
 
 The rooms: settings.py (ServeSettings and the checks of serve's options), protocol.py (the guarded httptools
 protocol, the connection count, errors written as raw bytes), middleware.py (metrics, the concurrency limit,
-HEAD as GET, the body check), app.py (the request and response models, the error contract, create_app, its
-routes and serve()), server.py (binding the socket, the uvicorn server), batcher.py (dynamic batching) and
-static/index.html (the self-contained page).
+HEAD as GET, the body check), schemas.py (the request and response models), app.py (the error contract,
+create_app, its routes and serve()), server.py (binding the socket, the uvicorn server), batcher.py (dynamic
+batching) and static/index.html (the self-contained page).
 """
 
 from ..errors import TextRNNError
@@ -19,7 +19,8 @@ except ImportError as error:
     raise TextRNNError(f"textrnn serve needs FastAPI, uvicorn, httptools and prometheus-client ({error}): "
                        "pip install 'textrnn[serve]'") from None
 
-from .app import TextResult, create_app, serve  # noqa: E402
+from .app import create_app, serve  # noqa: E402
+from .schemas import TextResult  # noqa: E402
 from .settings import ServeSettings  # noqa: E402
 
 __all__ = ["ServeSettings", "TextResult", "create_app", "serve"]

@@ -18,13 +18,11 @@ setting and binds its port before the model loads, so a mistake costs one line a
 import asyncio
 from contextlib import asynccontextmanager
 from importlib.resources import files
-from typing import Annotated, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError, TextRNNError
@@ -34,48 +32,9 @@ from .batcher import Batcher, BatcherStopped
 from .middleware import (BodyCheckMiddleware, ConcurrencyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware,
                          RequestError, error_response, make_metrics)
 from .protocol import ServerLoad
+from .schemas import ExplainRequest, Info, PredictRequest, TextResult
 from .server import bind_listener, listener_url, make_server
 from .settings import ServeSettings, check_serve_options
-
-
-class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: StrictStr | list[StrictStr]
-    top_k: Annotated[StrictInt, Field(ge=1)] | Literal["auto"] | None = Field(
-        "auto", description="labels per text, highest first; null for every label; auto (the default): 1 for a "
-        "single-label model, every label's score for a multi-label one")
-
-
-class ExplainRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    inputs: StrictStr
-    label: StrictStr | None = Field(None, description="the label to explain; the predicted one by default")
-    method: StrictStr | None = None
-
-
-class LabelScore(BaseModel):
-    label: str
-    score: float
-
-
-class MultiLabelResult(BaseModel):
-    labels: list[str]
-    scores: list[LabelScore]
-
-
-TextResult = LabelScore | list[LabelScore] | MultiLabelResult
-
-
-class Info(BaseModel):
-    model_config = ConfigDict(protected_namespaces=())
-    labels: list[str]
-    problem_type: str
-    max_length: int
-    tokenizer: str
-    textrnn_version: str
-    model_textrnn_version: str | None
-    model_settings: dict
-    batching: dict
 
 
 def describe_validation_error(error: RequestValidationError) -> tuple[int, str, str]:
@@ -169,13 +128,14 @@ def add_model_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSe
         texts, single = checked_inputs(request.inputs, settings.max_inputs)
         if not texts:
             return JSONResponse([])
+        top_k, threshold = request.options()
         if settings.batching:
             try:
-                results = await batcher.classify(texts, request.top_k)
+                results = await batcher.classify(texts, top_k, threshold)
             except BatcherStopped as error:
                 raise RequestError(503, "unavailable", str(error)) from None
         else:
-            results = await asyncio.to_thread(classify_text, texts, classifier, request.top_k)
+            results = await asyncio.to_thread(classify_text, texts, classifier, top_k, threshold=threshold)
             record_batch(len(texts), 1)
         # the results are classify_text's, already in the declared shape: sent as they are, not validated again
         return JSONResponse(results[0] if single else results)
@@ -184,9 +144,10 @@ def add_model_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSe
     async def explain(request: ExplainRequest) -> dict:
         from ..explain import explain as explain_text
 
-        options = {"label": request.label} | ({"method": request.method} if request.method else {})
         text = checked_inputs(request.inputs, 1)[0][0]
-        return await asyncio.to_thread(explain_text, text, classifier, **options)
+        # without a method, the model's own: occlusion for an ONNX export, which has no gradients for IG
+        return await asyncio.to_thread(explain_text, text, classifier, label=request.label,
+                                       method=request.method or None)
 
 
 def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSettings,
@@ -194,10 +155,14 @@ def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: Serve
     """GET /info, /health, /metrics and the page at /."""
     page = files("textrnn.serve").joinpath("static/index.html").read_text(encoding="utf-8")
 
+    thresholds = classifier.thresholds  # None for a single-label model
+    if thresholds is not None:
+        thresholds = {label: float(threshold) for label, threshold in zip(classifier.labels, thresholds)}
+
     @app.get("/info")
     async def info() -> Info:
         config = classifier.config
-        return Info(labels=classifier.labels, problem_type=classifier.task.problem_type,
+        return Info(labels=classifier.labels, problem_type=classifier.task.problem_type, thresholds=thresholds,
                     max_length=classifier.tokenizer_config.max_length, tokenizer=classifier.tokenizer_config.kind,
                     textrnn_version=__version__, model_textrnn_version=config.get("textrnn_version"),
                     model_settings=config.get("model", {}), batching={"enabled": settings.batching,

@@ -26,7 +26,8 @@ class BatcherStopped(RuntimeError):
 @dataclass
 class Job:
     texts: list[str]
-    top_k: int | None
+    top_k: int | None | str
+    threshold: float | None
     done: asyncio.Future = field(repr=False)
 
 
@@ -58,11 +59,11 @@ class Batcher:
             if not job.done.done():
                 job.done.set_exception(BatcherStopped("the server stopped before answering this request"))
 
-    async def classify(self, texts: list[str], top_k: int | None) -> list:
+    async def classify(self, texts: list[str], top_k: int | None | str, threshold: float | None = None) -> list:
         """classify_text's results for checked texts (at least one), computed with whatever else is waiting."""
         if not self.running:
             raise BatcherStopped("the batching worker is not running")
-        job = Job(texts, top_k, asyncio.get_running_loop().create_future())
+        job = Job(texts, top_k, threshold, asyncio.get_running_loop().create_future())
         await self.queue.put(job)
         return await job.done
 
@@ -105,4 +106,4 @@ class Batcher:
             rows = probs[start : start + len(job.texts)]
             start += len(job.texts)
             if not job.done.done():  # a client that went away has its future cancelled
-                job.done.set_result(self.classifier.task.format_results(rows, job.top_k))
+                job.done.set_result(self.classifier.task.format_results(rows, job.top_k, job.threshold))
