@@ -26,6 +26,7 @@ from textrnn.errors import ConfigError  # noqa: E402
 from textrnn.explain import explain  # noqa: E402
 from textrnn.inference import classify_text, load  # noqa: E402
 from textrnn.serve import ServeSettings, TextResult, create_app, serve  # noqa: E402
+from textrnn.serve import docs as serve_docs  # noqa: E402
 
 TOLERANCE = 1e-5
 
@@ -253,7 +254,7 @@ def test_info_gives_a_multi_label_models_thresholds(client, multi_classifier):
     assert list(info["thresholds"].values()) == pytest.approx(multi_classifier.thresholds.tolist(), abs=0)
 
 
-# ---------------------------------------------------------------- an exported model
+# ---------------------------------------------------------------- an exported model; pages with nothing from outside
 
 def test_an_exported_model_is_explained_by_occlusion_without_asking(trained_run, classifier, tmp_path_factory):
     onnx = load(onnx_export(tmp_path_factory, trained_run))
@@ -270,6 +271,35 @@ def test_an_exported_model_is_explained_by_occlusion_without_asking(trained_run,
     assert "method='occlusion' (textrnn explain --method occlusion)" in refused.json()["error"]
     with TestClient(create_app(classifier)) as client:  # a PyTorch model keeps Integrated Gradients
         assert client.post("/explain", json={"inputs": text}).json()["method"] == "integrated_gradients"
+
+
+# a URL to any host but this server (TestClient's), or an asset with a protocol-relative address
+OTHER_HOSTS = re.compile(r"""https?://(?!testserver[/:"'])|(src|href)\s*=\s*["']?//|url\(\s*["']?//""")
+
+
+@pytest.mark.parametrize("assets", ["fastapi-offline", "none"])
+def test_the_docs_and_the_page_ask_for_nothing_from_outside(classifier, monkeypatch, assets):
+    if assets == "none":
+        monkeypatch.setattr(serve_docs, "offline_assets", lambda: None)
+    elif serve_docs.offline_assets() is None:
+        pytest.skip("fastapi-offline is not installed")
+    with TestClient(create_app(classifier)) as client:
+        for path in ("/", "/docs", "/redoc"):
+            page = client.get(path)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html"), path
+            found = OTHER_HOSTS.search(page.text)
+            assert not found, (path, page.text[max(found.start() - 80, 0) : found.end() + 80] if found else "")
+            assert "default-src 'self'" in page.headers["content-security-policy"]  # the browser refuses the rest
+            if assets == "none" and path != "/":  # the routes, listed from the schema
+                for route in ("/predict", "/explain", "/info", "/health", "/metrics"):
+                    assert f'<code class="path">{route}</code>' in page.text
+                assert "threshold" in page.text and "<script" not in page.text
+        if assets == "fastapi-offline":
+            for name in serve_docs.ASSETS:
+                asset = client.get(f"{serve_docs.ASSETS_URL}/{name}")
+                assert asset.status_code == 200 and len(asset.content) > 1000
+            assert client.get(f"{serve_docs.ASSETS_URL}/../__init__.py").status_code == 404
+            assert client.get(f"{serve_docs.ASSETS_URL}/core.py").status_code == 404
 
 
 def read_response(sock: socket.socket) -> tuple[int, dict]:

@@ -82,7 +82,8 @@ def open_browser(playwright, chromium: str):
 
 
 def offline_page(browser, url: str):
-    """A page that can reach this server only, as if offline, and the list of what it tried to fetch elsewhere."""
+    """A page that can reach this server only, as if offline, and the list of what it tried to fetch elsewhere
+    (a request the server's Content-Security-Policy blocks never gets here: it never leaves the browser)."""
     context = browser.new_context(viewport={"width": 1000, "height": 720})
     outside = []
 
@@ -165,6 +166,31 @@ def test_a_multi_label_models_thresholds_are_shown_and_decide_the_bold_labels(tm
             # the label explained is the predicted one, not the best score that fails its threshold
             expect(page.locator("#explanation-about")).to_contain_text(f"label {classifier.labels[second]},")
             page.screenshot(path=str(ARTIFACTS / "serve_page_multi_label.png"), full_page=True)
+            assert outside == []
+        finally:
+            browser.close()
+
+
+@pytest.mark.parametrize("path", ["/docs", "/redoc"])
+def test_the_docs_render_offline(trained_run, path):
+    chromium = browser_or_skip()
+    from playwright.sync_api import sync_playwright
+
+    settings = ServeSettings()
+    with server_in_thread(create_app(load(trained_run), settings), settings) as port, \
+            sync_playwright() as playwright:
+        browser = open_browser(playwright, chromium)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            page, outside = offline_page(browser, url)
+            page.goto(url + path)
+            # Swagger UI and ReDoc draw the routes with a script (Swagger UI breaks paths with zero-width
+            # spaces); the page without them lists the routes itself
+            page.wait_for_function("""() => { const text = document.body.innerText.replace(/\\u200b/g, "");
+                                              return ["/predict", "/explain", "/info"].every((route) =>
+                                                  text.includes(route)); }""")
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"serve{path.replace('/', '_')}.png"))
             assert outside == []
         finally:
             browser.close()

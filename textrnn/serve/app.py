@@ -31,6 +31,7 @@ from ..version import __version__
 from .batcher import Batcher, BatcherStopped
 from .middleware import (BodyCheckMiddleware, ConcurrencyLimitMiddleware, HeadAsGetMiddleware, MetricsMiddleware,
                          RequestError, error_response, make_metrics)
+from .docs import SAME_ORIGIN_ONLY, add_docs_routes
 from .protocol import ServerLoad
 from .schemas import ExplainRequest, Info, PredictRequest, TextResult
 from .server import bind_listener, listener_url, make_server
@@ -105,8 +106,8 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
         yield
         await batcher.stop()
 
-    app = FastAPI(title="textrnn", version=__version__, lifespan=lifespan,
-                  description="A recurrent text classifier: " + ", ".join(classifier.labels))
+    app = FastAPI(title="textrnn", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="A recurrent text classifier: " + ", ".join(classifier.labels))  # docs: docs.py
     app.state.batcher, app.state.load = batcher, ServerLoad()
     add_error_handlers(app)
     # the last added is the outermost: metrics see every refusal, the limit comes before any body is read
@@ -116,6 +117,7 @@ def create_app(classifier: TextClassifier, settings: ServeSettings | None = None
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     add_model_routes(app, classifier, settings, batcher, record_batch)
     add_service_routes(app, classifier, settings, registry)
+    add_docs_routes(app)
     return app
 
 
@@ -181,7 +183,7 @@ def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: Serve
 
     @app.get("/", response_class=HTMLResponse)
     async def index():
-        return page
+        return HTMLResponse(page, headers=SAME_ORIGIN_ONLY)
 
 
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, settings: ServeSettings | None = None,

@@ -10,7 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from .protocol import ServerLoad
 
-ROUTES = ("/", "/predict", "/explain", "/info", "/health", "/metrics", "/docs", "/openapi.json")
+ROUTES = ("/", "/predict", "/explain", "/info", "/health", "/metrics", "/docs", "/redoc", "/openapi.json")
 
 
 class RequestError(Exception):
