@@ -304,7 +304,7 @@ def test_resume_with_more_epochs_and_patience_trains_on_and_says_so(straight_run
 
 @pytest.mark.parametrize("flags,message", [
     (["--lr", "0.5"], "--lr (saved 0.01, given 0.5) cannot change; only --epochs, --patience, --device, --amp, "
-                      "--no-progress, --checkpoint-every may"),
+                      "--no-progress, --checkpoint-every, --quiet, --progress-every, --report-to, --log-every may"),
     (["--hidden-dim", "32", "--seed", "4"],
      "--hidden-dim (saved 16, given 32), --seed (saved 3, given 4) cannot change"),
     (["--force"], "--force starts a new run in place of an earlier one; it cannot be combined with --resume"),

@@ -12,6 +12,7 @@ from helpers import TINY_MODEL, make_texts, write_csv
 
 from textrnn.cli import main
 from textrnn.training.config import TrainConfig
+from textrnn.tasks import make_task
 from textrnn.training.logs import EpochLine, Progress, RunLog, duration, plural
 
 SHOWN_MODEL = [flag for flag in TINY_MODEL if flag != "--no-progress"]  # these tests want the progress lines
@@ -55,14 +56,15 @@ ROW = {"epoch": 2, "seconds": 19.43, "train_loss": 0.31274, "train_accuracy": 0.
 
 
 def test_the_single_label_epoch_line_is_as_it_always_was():
-    assert EpochLine(1).format(ROW, improved=True) == ("| epoch   2 |   19.4s | train loss 0.3127 acc 87.01% | valid "
-                                                       "loss 0.3598 acc 84.52% f1 84.49% | lr 1.50e-03 | best")
-    assert EpochLine(1).legend() is None
+    line = EpochLine(make_task("single", ["neg", "pos"]))
+    assert line.format(ROW, improved=True) == ("| epoch   2 |   19.4s | train loss 0.3127 acc 87.01% | valid "
+                                               "loss 0.3598 acc 84.52% f1 84.49% | lr 1.50e-03 | best")
+    assert line.legend() is None
 
 
 def test_a_multi_label_epoch_line_gives_the_loss_per_label_macro_f1_first_and_names_its_accuracy():
     row = dict(ROW, train_loss=32.4, valid_loss=33.6, train_accuracy=0.0032, valid_accuracy=0.004)  # 28 labels
-    line = EpochLine(28)
+    line = EpochLine(make_task("multi", [f"emotion {i}" for i in range(28)]))
     assert line.format(row, improved=False) == ("| epoch   2 |   19.4s | train loss/label 1.1571 exact  0.32% | valid "
                                                 "macro-F1 84.49% loss/label 1.2000 exact  0.40% | lr 1.50e-03 |")
     assert "28 labels" in line.legend() and "every label right" in line.legend()
@@ -91,14 +93,14 @@ def test_a_quiet_log_prints_nothing_but_warnings_and_those_to_stderr(capsys):
 
 
 def test_a_resumed_run_may_change_how_it_reports(tmp_path):
-    from textrnn.training.train import resume_settings
+    from textrnn.training.rundir import resumed_config
 
     saved, logged = TrainConfig(output=str(tmp_path), epochs=2), []
     asked = TrainConfig(output=str(tmp_path), quiet=True, report_to="tensorboard", log_every=10, progress_every=5)
-    config = resume_settings(saved, asked, {"quiet", "report_to", "log_every", "progress_every"}, tmp_path,
-                             logged.append)
+    config = resumed_config(saved, asked, {"quiet", "report_to", "log_every", "progress_every"}, tmp_path,
+                            logged.append)
     assert (config.quiet, config.report_to, config.log_every, config.progress_every) == (True, "tensorboard", 10, 5)
-    assert config.epochs == 2 and logged and logged[0].startswith("resume: quiet False -> True")
+    assert config.epochs == 2 and logged and "quiet False -> True" in logged[0]
 
 
 # ----------------------------------------------------------------------------------------------- whole runs

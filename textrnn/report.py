@@ -33,7 +33,7 @@ def model_lines(report: dict) -> list[str]:
         source = f"the training texts and {pretraining['unlabeled']}" if pretraining.get("unlabeled") else \
             "the training texts"
         perplexities = " → ".join(f"{value:,.1f}" for value in pretraining["valid_perplexity"])
-        lines.append(f"- Pre-training: {pretraining['epochs']} epochs as a language model on {pretraining['texts']:,} "
+        lines.append(f"- Pre-training: {pretraining['epochs']} epoch{'' if pretraining['epochs'] == 1 else 's'} as a language model on {pretraining['texts']:,} "
                      f"texts ({source}); validation perplexity {perplexities} ({pretraining['curve']})")
     if calibration := report.get("calibration"):
         lines.append(f"- Calibration: scores divided by a temperature fitted on the validation split; expected "

@@ -79,6 +79,20 @@ class SingleLabel:
         """Accuracy and macro-F1 of the argmax."""
         return metrics.accuracy_and_macro_f1(targets, logits.argmax(-1).numpy(), len(self.labels))
 
+    # ----------------------------------------------------------------- the training log
+
+    loss_name, accuracy_name = "loss", "accuracy"  # in the log and TensorBoard
+
+    def loss_per_output(self, loss: float) -> float:
+        return loss  # cross-entropy: one term per text
+
+    def epoch_metrics(self, row: dict) -> str:
+        return (f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:6.2%} | valid loss "
+                f"{row['valid_loss']:.4f} acc {row['valid_accuracy']:6.2%} f1 {row['valid_macro_f1']:6.2%}")
+
+    def epoch_legend(self) -> str | None:
+        return None
+
     def tune_decision(self, probabilities, labels: list) -> dict:
         """The config.json entries of the decision rule, tuned on the validation split (probabilities(): its
         texts' probabilities; labels: theirs). Argmax has nothing to tune."""
@@ -205,6 +219,23 @@ class MultiLabel:
         thresholds, _ = metrics.tune_thresholds(targets, probs)
         scores = metrics.multi_label_metrics(targets, metrics.predict(probs, thresholds), range(len(self.labels)))
         return {"accuracy": scores["subset_accuracy"], "macro_f1": scores["macro_f1"]}
+
+    # ----------------------------------------------------------------- the training log
+
+    loss_name, accuracy_name = "loss/label", "exact_match"  # in the log and TensorBoard
+
+    def loss_per_output(self, loss: float) -> float:
+        return loss / len(self.labels)  # the training loss sums a binary cross-entropy per label
+
+    def epoch_metrics(self, row: dict) -> str:
+        return (f"train loss/label {self.loss_per_output(row['train_loss']):.4f} exact {row['train_accuracy']:6.2%} "
+                f"| valid macro-F1 {row['valid_macro_f1']:6.2%} loss/label {self.loss_per_output(row['valid_loss']):.4f}"
+                f" exact {row['valid_accuracy']:6.2%}")
+
+    def epoch_legend(self) -> str:
+        return (f"epoch lines: loss/label is the binary cross-entropy averaged over the {len(self.labels)} labels (the "
+                "training loss sums them); exact: the share of texts with every label right (training: at 0.5; "
+                "validation: at the thresholds tuned on it, as for its macro-F1)")
 
     def tune_decision(self, probabilities, labels: list) -> dict:
         """Each label's threshold, tuned for its F1 on the validation split: config.json's thresholds."""

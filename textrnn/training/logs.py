@@ -7,12 +7,10 @@
 - `Reporter`: --report-to tensorboard, scalars in OUTPUT/tensorboard/ (pre-training's in OUTPUT/tensorboard/pretrain).
 """
 
-import shutil
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 from tqdm import tqdm
 
 from ..errors import ConfigError
@@ -43,56 +41,33 @@ def duration(seconds: float) -> str:
 # ----------------------------------------------------------------------------------------------- the epoch line
 
 
-def targets_per_text(labels: np.ndarray) -> int:
-    """How many targets the task's loss adds a term for per text: the size of one text's row of the task's label
-    array (tasks.py's label_array: one class id, or a 0/1 per label). Cross-entropy is one term per text over its
-    class id, the multi-label binary cross-entropy one term per label, summed; so loss / targets is the loss per
-    target for either, and equals the loss itself when a text has one target."""
-    return int(np.prod(labels.shape[1:], dtype=np.int64))
-
-
 class EpochLine:
-    """How the epoch line reads, for texts of `targets` targets each (see targets_per_text).
-
-    One target (a class per text):
+    """The line logged after each epoch: the run's head and tail around what its task measures (tasks.py's
+    epoch_metrics), e.g. for one label per text, fixed-width (tests compare it):
 
         | epoch   2 |   19.4s | train loss 0.3127 acc 87.01% | valid loss 0.3598 acc 84.52% f1 84.49% | lr 1.50e-03 |
 
-    Several (a 0/1 per label): the loss per label, not the sum over 28 labels; the validation macro-F1 first (the
-    metric that picks the best epoch unless --metric says otherwise), and accuracy named for what it is, the share
-    of texts with every label right ('exact'):
+    and for several labels per text, the loss per label and the validation macro-F1 first:
 
         | epoch   2 |   19.4s | train loss/label 0.1157 exact 12.40% | valid macro-F1 41.07% loss/label 0.1210 exact
         10.20% | lr 1.50e-03 |
     """
 
-    def __init__(self, targets: int = 1):
-        self.targets = targets
-        self.per_label = targets > 1
-        self.loss_name = "loss/label" if self.per_label else "loss"
-        self.accuracy_tag = "exact_match" if self.per_label else "accuracy"  # TensorBoard's name for it
+    def __init__(self, task):
+        self.task = task
+        self.loss_name, self.accuracy_tag = task.loss_name, task.accuracy_name
 
     def loss(self, loss_per_text: float) -> float:
-        """The loss as the log shows it: per label when a text has several, else per text."""
-        return loss_per_text / self.targets
+        """The loss as the log shows it: the task's (per label, for several labels per text)."""
+        return self.task.loss_per_output(loss_per_text)
 
     def format(self, row: dict, improved: bool) -> str:
-        head = f"| epoch {row['epoch']:3d} | {row['seconds']:6.1f}s | "
-        tail = f" | lr {row['lr']:.2e} |{' best' if improved else ''}"
-        if not self.per_label:
-            return (head + f"train loss {row['train_loss']:.4f} acc {row['train_accuracy']:6.2%} | valid loss "
-                    f"{row['valid_loss']:.4f} acc {row['valid_accuracy']:6.2%} f1 {row['valid_macro_f1']:6.2%}" + tail)
-        return (head + f"train loss/label {self.loss(row['train_loss']):.4f} exact {row['train_accuracy']:6.2%} | "
-                f"valid macro-F1 {row['valid_macro_f1']:6.2%} loss/label {self.loss(row['valid_loss']):.4f} exact "
-                f"{row['valid_accuracy']:6.2%}" + tail)
+        return (f"| epoch {row['epoch']:3d} | {row['seconds']:6.1f}s | {self.task.epoch_metrics(row)} | lr "
+                f"{row['lr']:.2e} |{' best' if improved else ''}")
 
     def legend(self) -> str | None:
-        """A line before the first epoch's that says what the several-label line's columns are (None: no need)."""
-        if not self.per_label:
-            return None
-        return (f"epoch lines: loss/label is the binary cross-entropy averaged over the {self.targets} labels (the "
-                "training loss sums them); exact: the share of texts with every label right (training: at 0.5; "
-                "validation: at the thresholds tuned on it, as for its macro-F1)")
+        """A line before the first epoch's that says what the line's columns are, where they need it."""
+        return self.task.epoch_legend()
 
 
 # ----------------------------------------------------------------------------------------------- the log, --quiet
@@ -238,16 +213,6 @@ class Reporter:
         if self.writer is not None:
             self.writer.close()
             self.writer = None
-
-
-def clear_reports(output: Path) -> None:
-    """A new run's first act on OUTPUT/tensorboard: an earlier run's event files there go (its other files are
-    replaced by then, as rundir.clear_output does)."""
-    directory = output / TENSORBOARD_DIR
-    if directory.is_symlink():
-        directory.unlink()
-    elif directory.is_dir():
-        shutil.rmtree(directory)
 
 
 def open_reporter(config, output: Path, enabled: bool, purge_step: int | None = None,

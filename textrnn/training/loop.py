@@ -22,7 +22,7 @@ from ..errors import NonFiniteLossError
 from ..model import RNNClassifier
 from .checkpoints import STATE_FILE, Checkpoints, describe_position
 from .config import TrainConfig
-from .logs import EpochLine, Progress, Reporter, StepWindow, open_reporter, plural, progress_mode, targets_per_text
+from .logs import EpochLine, Progress, Reporter, StepWindow, open_reporter, plural, progress_mode
 from .optim import WeightAverage, amp_dtype, averaged, follow_schedule, make_optimisation, train_step
 from .rundir import StopRequest, TrainingStopped, check_epochs, stopped_early, write_history
 
@@ -48,7 +48,7 @@ class FineTuning:
         self.state = {"epoch": 0, "best_metric": -math.inf, "best_epoch": 0, "history": []}
         self.progress_mode = progress_mode(config, world.is_main)
         self.show_progress = self.progress_mode == "bar"
-        self.line = EpochLine(targets_per_text(train_set.labels))
+        self.line = EpochLine(task)
         self.reporter = Reporter()  # TensorBoard's, from fit() on (--report-to)
 
     def resume(self, directory: Path, saved_epochs: int) -> bool:

@@ -23,13 +23,13 @@ from ..errors import ConfigError, TextRNNError
 from ..figures import plot_training_curves
 from ..fileio import atomic_write
 from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
-from .config import TrainConfig, flag_name
+from .config import REPORTING, TrainConfig, flag_name
 
 RUN_FILES = ("config.json", "model.safetensors", "tokenizer.json", "train_config.json", "metrics.jsonl",
              "pretrain_metrics.json", "pretrain_curve.png",
              "training_curves.png", "eval_report.json", "eval_report.md", "confusion_matrix.png", "roc_curve.png",
              "per_label.png", "reliability.png", "README.md",
-             "errors.jsonl", "last")
+             "errors.jsonl", "tensorboard", "last")
 
 
 def check_output(output: Path, force: bool) -> list[Path]:
@@ -114,7 +114,8 @@ def find_resume_dir(resume: str, output: Path) -> Path:
 
 # What a resumed run may change: where and how it runs, and how long it may go on. The rest would make it
 # another run than the one its checkpoint belongs to.
-RESUME_CHANGEABLE = ("epochs", "patience", "device", "amp", "progress", "checkpoint_every")
+# How a run reports (REPORTING: --quiet, --report-to, ...) is not what it trains: it may change too.
+RESUME_CHANGEABLE = ("epochs", "patience", "device", "amp", "progress", "checkpoint_every", *REPORTING)
 
 
 def resumed_config(saved: TrainConfig, asked: TrainConfig, given: set[str], output: Path, log) -> TrainConfig:
@@ -142,7 +143,8 @@ def check_epochs(state: dict, epochs: int) -> None:
     done = state["epoch"] + (1 if state.get("step") else 0)  # a checkpoint within an epoch has begun that epoch
     if epochs < done:
         raise ConfigError(f"--epochs {epochs}: the run being resumed has already trained "
-                          f"{state['epoch']} epochs{' and part of the next' if state.get('step') else ''}; "
+                          f"{state['epoch']} epoch{'' if state['epoch'] == 1 else 's'}"
+                          f"{' and part of the next' if state.get('step') else ''}; "
                           f"give {done} or more")
 
 

@@ -29,11 +29,12 @@ from ..errors import TextRNNError
 from ..fileio import atomic_write_json
 from ..inference import load
 from ..model import RNNClassifier
+from ..model_card import write_model_card
 from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
-from .config import REPORTING, TrainConfig
+from .config import TrainConfig
 from .distributed import Distributed, end_distributed, init_distributed
 from .inputs import Inputs, init_embedding_table, read_inputs
-from .logs import LoggedWorld, check_report_to, clear_reports
+from .logs import LoggedWorld, check_report_to
 from .loop import FineTuning
 from .optim import use_amp
 from .pretrain import pretrain
@@ -99,20 +100,10 @@ def open_run(config: TrainConfig, given: set[str], world: Distributed) -> Run:
             raise TextRNNError(f"cannot resume from {resume_dir}: its {checkpoint.CONFIG_FILE} holds no training "
                                "settings (it was not written by textrnn train)")
         output = resume_dir.parent
-        config = resume_settings(TrainConfig.from_dict(saved["training"]), config, given, output, world.log)
+        config = resumed_config(TrainConfig.from_dict(saved["training"]), config, given, output, world.log)
     check_output_place(output, config.dataset)
     earlier = check_output(output, config.force) if world.is_main and not resume_dir else []
     return Run(config, output, resume_dir, saved, earlier, time.time())
-
-
-def resume_settings(saved: TrainConfig, asked: TrainConfig, given: set[str], output: Path, log) -> TrainConfig:
-    """rundir.resumed_config's settings, and the reporting ones given now: how a run reports (--quiet,
-    --report-to, ...) is not what it trains, so a resumed run may change it."""
-    reporting = {name: getattr(asked, name) for name in REPORTING if name in given}
-    config = resumed_config(saved, asked, given - set(REPORTING), output, log)
-    if changed := [name for name, value in reporting.items() if value != getattr(saved, name)]:
-        log("resume: " + ", ".join(f"{name} {getattr(saved, name)!r} -> {reporting[name]!r}" for name in changed))
-    return replace(config, **reporting)
 
 
 def build(run: Run, inputs: Inputs, world: Distributed, device: torch.device) -> tuple[FineTuning, bool]:
@@ -129,8 +120,6 @@ def build(run: Run, inputs: Inputs, world: Distributed, device: torch.device) ->
     resumed = run.resume_dir is not None and fine_tuning.resume(run.resume_dir, run.saved["training"]["epochs"])
     if world.is_main:
         write_model_description(run, inputs, model)
-        if not run.resume_dir:
-            clear_reports(run.output)  # an earlier run's TensorBoard files, if --force replaced it
     return fine_tuning, resumed
 
 
@@ -216,19 +205,21 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
     world.log(f"{about}, best epoch {state['best_epoch']}: {format_report_line(report)}")
     if data.test is None:
         world.log("    no test split: give --test-file (or data with a test split) for a fair estimate")
-    world.log(f"saved model and report to {output} in {summary['seconds'] / 60:.1f} min")
+    write_model_card(output, report, split=split_name)
+    world.log(f"saved model, report and model card (README.md) to {output} in {summary['seconds'] / 60:.1f} min")
     summary.update(split=split_name, report={k: v for k, v in report.items() if k not in ("errors", "roc_curve")})
     return summary
 
 
 def tune_decision(output: Path, inputs: Inputs, batch_size: int, device, log) -> None:
-    """What the task tunes of its decision rule on the validation split (a multi-label model's thresholds), written
-    to the saved model's config.json."""
+    """On the validation split: the temperature that calibrates the best model's scores, then what its task tunes
+    of the decision rule on the calibrated scores (a multi-label model's thresholds); both go to config.json."""
     validation = inputs.data.validation
-
-    def validation_probabilities():
-        return load(output, device=device).predict_proba(validation["text"], batch_size=batch_size)
-
-    if values := inputs.task.tune_decision(validation_probabilities, validation["label"]):
-        checkpoint.update_config(output, **values)
-        log(inputs.task.describe_decision(values))
+    classifier = load(output, device=device)
+    task, logits = classifier.task, classifier.logits(validation["text"], batch_size)
+    calibration = task.calibrate(logits, validation["label"])
+    log(task.describe_calibration(calibration))
+    decision = task.tune_decision(lambda: task.probabilities(torch.from_numpy(logits)).numpy(), validation["label"])
+    checkpoint.update_config(output, **calibration, **decision)
+    if decision:
+        log(task.describe_decision(decision))

@@ -164,12 +164,11 @@ def load_study(storage, name: str, identity: dict, pruner, seed: int) -> optuna.
 def enqueue_defaults(study: optuna.Study, defaults: TrainConfig, space: list[str], log=print) -> None:
     """What `textrnn train` gives without flags comes first: the trials after it must beat it. It is queued again
     until it has run: a study killed during that trial must not lose it to a trial left RUNNING forever."""
-    runs = [trial for trial in study.trials if trial.user_attrs.get("defaults") or trial.number == 0 and
-            trial.params == {name: getattr(defaults, name) for name in space}]
+    runs = [trial for trial in study.trials if trial.user_attrs.get("defaults")]
     ran = any(trial.state in (TrialState.COMPLETE, TrialState.PRUNED) or "error" in trial.user_attrs
               for trial in runs)  # an error: train refused these settings, and would again
-    if ran or any(trial.state == TrialState.WAITING for trial in runs):
-        return
+    if (study.trials and not runs) or ran or any(trial.state == TrialState.WAITING for trial in runs):
+        return  # a study made with trials of its own, or whose defaults have run or are queued
     study.enqueue_trial({name: getattr(defaults, name) for name in space}, user_attrs={"defaults": True})
     again = " again: the earlier run of it did not finish" if runs else ""
     log(f"trial {len(study.trials) - 1} is the defaults ({defaults.preset} preset){again}")
