@@ -111,7 +111,9 @@ class BatchPredictor:
     arrays); the result: {column: list}, the columns of `textrnn predict --input`'s output without id and text.
     keep_columns: return the batch's own columns too (a DataFrame for a DataFrame), as Ray's map_batches and Spark's
     mapInPandas want (they keep only what the function returns; Dataset.map keeps them itself).
-    threads: PyTorch's threads in each process (1 is right when N processes share the cores).
+    threads: PyTorch's threads in each process. By default the process that made the predictor keeps PyTorch's own
+    setting and every other process (Dataset.map's num_proc workers, Ray's, Spark's) uses 1: N processes share the
+    cores, and a forked process that inherits PyTorch's OpenMP threads hangs on its first parallel operation.
     """
 
     def __init__(self, model_dir, text_column: str = "text", top_k: int | None | str = "auto",
@@ -120,16 +122,18 @@ class BatchPredictor:
         self.model_dir = str(model_dir)
         self.text_column, self.top_k, self.batch_size = text_column, top_k, batch_size
         self.device, self.threads, self.keep_columns = device, threads, keep_columns
+        self.made_in = os.getpid()  # travels with a pickled copy: a worker knows it is not the first process
         self._classifier = None
         self._names = None
 
     @property
     def classifier(self) -> TextClassifier:
         if self._classifier is None:
-            if self.threads:
+            threads = self.threads or (1 if os.getpid() != self.made_in else None)
+            if threads:
                 import torch
 
-                torch.set_num_threads(self.threads)
+                torch.set_num_threads(threads)
             self._classifier = load(self.model_dir, device=self.device)
             self._names = prediction_names(self._classifier, self.top_k)
         return self._classifier
