@@ -222,3 +222,11 @@ def test_bad_data_is_one_line_naming_it_and_writes_nothing(train, test, flags, m
     error = capfd.readouterr().err  # capfd: datasets logs to the stderr it found at import, past capsys
     assert message in error and len(error.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_predict_threshold_keeps_only_the_labels_scoring_at_least_it(trained_run, capsys):
+    assert main(["predict", str(trained_run), "great wonderful superb", "--top-k", "0", "--threshold", "0.5"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [item["label"] for item in result] == ["pos"] and result[0]["score"] >= 0.5
+    assert main(["predict", str(trained_run), "great", "--threshold", "1.5"]) == 2
+    assert "threshold must be a probability from 0 to 1" in capsys.readouterr().err

@@ -123,6 +123,9 @@ def add_predict(commands) -> None:
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="texts to classify; '-' reads one text per stdin line")
     predict.add_argument("--top-k", type=int, help="labels per text, 0 for all (default: 1; a multi-label model's "
                          "'scores' list every label)")
+    predict.add_argument("--threshold", type=float, help="as fastText's predict-prob: only the labels scoring at "
+                         "least this (0 to 1); single-label results become lists, possibly empty; a multi-label "
+                         "model's labels are those scoring at least it, in place of its tuned thresholds")
     add_device_and_batch_size(predict)
     files = predict.add_argument_group("files in, files out (docs/predicting.md)")
     files.add_argument("--input", "-i", metavar="FILE", help="classify every row of a csv, tsv, json, jsonl, parquet "
@@ -166,9 +169,8 @@ def add_explain(commands) -> None:
     explain.add_argument("model_dir")
     explain.add_argument("texts", nargs="*", metavar="TEXT", help="texts to explain; '-' reads one text per stdin line")
     explain.add_argument("--label", help="the label to explain (default: the predicted one)")
-    explain.add_argument("--method", default="integrated_gradients",
-                         help="integrated_gradients, or occlusion (exact, texts up to 200 tokens) (default: "
-                              "integrated_gradients)")
+    explain.add_argument("--method", help="integrated_gradients, or occlusion (exact, texts up to 200 tokens) "
+                         "(default: the model's own: integrated_gradients, occlusion for an ONNX export)")
     explain.add_argument("--steps", type=int, help="Integrated Gradients steps (default: 50)")
     explain.add_argument("--html", metavar="FILE", help="also write every explanation to one standalone HTML page")
     explain.add_argument("--device", default="cpu", choices=["cpu"],
@@ -315,6 +317,9 @@ def run_predict(args) -> int:
         raise TextRNNError(f"--top-k must be 0 (all labels) or more, got {args.top_k}")
     top_k = "auto" if args.top_k is None else args.top_k or None
     if args.input or args.dataset:
+        if args.threshold is not None:
+            raise TextRNNError("--threshold is for texts given as arguments or on stdin; --input writes every label's "
+                               "score, to filter as you like")
         return run_predict_files(args, top_k)
     given = [name for name in FILE_ONLY_OPTIONS if getattr(args, name) not in (None, False)]
     if given:
@@ -324,7 +329,8 @@ def run_predict(args) -> int:
     refuse_data_file_texts(args.texts)
     classifier = load(args.model_dir, device=args.device)
     for chunk in chunks(read_texts(args.texts), 1024):
-        for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size):
+        for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size,
+                                    threshold=args.threshold):
             print(json.dumps(result, ensure_ascii=False))
         sys.stdout.flush()
     return 0
