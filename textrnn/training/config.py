@@ -162,7 +162,8 @@ class TrainConfig:
     force: bool = setting(False, "replace an existing run in --output", "run")
     resume: str | None = setting(None, "continue an interrupted or finished run (default: --output's last/ "
                                  "checkpoint); only --epochs, --patience, --device, --amp, --no-progress, "
-                                 "--checkpoint-every and the reporting flags may change", "run", nargs="?",
+                                 "--checkpoint-every and how it reports (--quiet, --progress-every, --report-to, "
+                                 "--log-every) may change", "run", nargs="?",
                                  const="auto", metavar="DIR")
     preset: str = setting("auto", "settings for sentences (median under 25 words), paragraphs (25 to 99) or "
                           "documents (100 or more); auto picks by the training texts' median length. A flag given "
