@@ -342,15 +342,30 @@ def test_progress_is_a_tqdm_bar_with_texts_per_second_on_a_terminal():
 # ----------------------------------------------------------------------------- the Python twin
 
 
+MAP_IN_PROCESSES = """
+import json, sys
+from datasets import Dataset
+from textrnn.predict_files import BatchPredictor
+data = Dataset.from_dict({"id": json.loads(sys.argv[2]), "text": json.loads(sys.argv[3])})
+predicted = data.map(BatchPredictor(sys.argv[1]), batched=True, batch_size=8, num_proc=int(sys.argv[4]))
+print(json.dumps({"columns": predicted.column_names, "rows": predicted.to_list()}))
+"""
+
+
 @pytest.mark.parametrize("num_proc", [1, 2])
 def test_batch_predictor_in_dataset_map_gives_the_predictions_of_classify_text(num_proc, trained_run, expected):
-    from datasets import Dataset
+    # A process of its own, as a user's script is, with a time limit: forked workers of a process that has run
+    # PyTorch on several threads can hang (OpenMP), and a hang must fail this test, not stop the suite.
+    import subprocess
+    import sys
 
-    data = Dataset.from_dict({"id": IDS, "text": TEXTS})
-    predicted = data.map(BatchPredictor(trained_run), batched=True, batch_size=8, num_proc=num_proc)
-    assert predicted.column_names == ["id", "text", "label", "score"]
-    assert predicted["id"] == IDS
-    assert_same_predictions(predicted.to_list(), expected)
+    done = subprocess.run([sys.executable, "-c", MAP_IN_PROCESSES, str(trained_run), json.dumps(IDS),
+                           json.dumps(TEXTS), str(num_proc)], capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-2000:]
+    predicted = json.loads(done.stdout.strip().splitlines()[-1])
+    assert predicted["columns"] == ["id", "text", "label", "score"]
+    assert [row["id"] for row in predicted["rows"]] == IDS
+    assert_same_predictions(predicted["rows"], expected)
 
 
 def test_batch_predictor_pickles_without_its_model_and_takes_pandas_frames(trained_run, expected):
