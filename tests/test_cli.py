@@ -230,3 +230,14 @@ def test_predict_threshold_keeps_only_the_labels_scoring_at_least_it(trained_run
     assert [item["label"] for item in result] == ["pos"] and result[0]["score"] >= 0.5
     assert main(["predict", str(trained_run), "great", "--threshold", "1.5"]) == 2
     assert "threshold must be a probability from 0 to 1" in capsys.readouterr().err
+
+
+def test_the_command_line_parses_its_flags_before_importing_torch():
+    # `textrnn --help` and argparse's errors answer at once: the Python API's PyTorch loads only when used
+    import subprocess
+    import sys
+
+    check = ("import sys, textrnn, textrnn.cli; textrnn.cli.build_parser().parse_args(['train', '--epochs', '2']); "
+             "print(sorted({'torch', 'datasets', 'sklearn', 'matplotlib'} & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr

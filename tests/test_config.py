@@ -68,7 +68,10 @@ def test_every_setting_has_a_flag_with_help_and_its_modules_choices(capsys):
 
     from textrnn.cli import main
     from textrnn.training.config import EMBEDDING_INITS, METRICS, PROBLEM_TYPES, WEIGHTINGS, flag_name
-    from textrnn.model import CELLS
+    from textrnn.model import CELLS, POOLINGS
+    from textrnn.training import config
+
+    assert config.CELLS == tuple(CELLS) and config.POOLINGS == POOLINGS  # kept apart so flags need no torch
     from textrnn.training.rundir import RESUME_CHANGEABLE
     from textrnn.tokenizer import KINDS, TRUNCATIONS
 

@@ -18,7 +18,7 @@ from tokenizers import Tokenizer
 import textrnn
 from textrnn.cli import main
 from textrnn.errors import ConfigError, InputError, InputTypeError, TextRNNError
-from textrnn.explain import MAX_OCCLUSION_TOKENS, explain, render_html, render_html_page
+from textrnn.explanations import MAX_OCCLUSION_TOKENS, explain, render_html, render_html_page
 from textrnn.tasks import make_task
 from textrnn.tokenizer import encode_batch
 
@@ -261,7 +261,7 @@ def exported_classifier(model_dir, tmp_path_factory):
 
 
 def test_an_exported_model_is_explained_by_occlusion_without_asking(classifier, exported_classifier):
-    from textrnn.explain import methods_for
+    from textrnn.explanations import methods_for
 
     assert methods_for(classifier) == METHODS and methods_for(exported_classifier) == ("occlusion",)
     text = "the film zorblax café 电影"

@@ -9,7 +9,7 @@ import textrnn
 from textrnn.batching import collate
 from textrnn.checkpoint import load_model_dir, save_model_dir
 from textrnn.errors import ModelDirError
-from textrnn.explain import explain
+from textrnn.explanations import explain
 from textrnn.model import NGRAM_HASH_MULTIPLIER, ModelConfig, RNNClassifier
 from textrnn.tokenizer import TokenizerConfig, encode_batch, train_tokenizer
 

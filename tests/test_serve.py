@@ -23,7 +23,7 @@ from serve_process import (get_text, multi_label_model, onnx_export, parse_respo
                            read_until_closed, running_server, server_in_thread)
 from textrnn.cli import main  # noqa: E402
 from textrnn.errors import ConfigError  # noqa: E402
-from textrnn.explain import explain  # noqa: E402
+from textrnn.explanations import explain  # noqa: E402
 from textrnn.inference import classify_text, load  # noqa: E402
 from textrnn.serve import ServeSettings, TextResult, create_app, serve  # noqa: E402
 from textrnn.serve import docs as serve_docs  # noqa: E402

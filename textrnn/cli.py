@@ -337,7 +337,7 @@ def run_predict(args) -> int:
 
 
 def run_explain(args) -> int:
-    from .explain import explain, render_html_page
+    from .explanations import explain, render_html_page
     from .inference import load
 
     if not args.texts:

@@ -144,7 +144,7 @@ def add_model_routes(app: FastAPI, classifier: TextClassifier, settings: ServeSe
 
     @app.post("/explain")
     async def explain(request: ExplainRequest) -> dict:
-        from ..explain import explain as explain_text
+        from ..explanations import explain as explain_text
 
         text = checked_inputs(request.inputs, 1)[0][0]
         # without a method, the model's own: occlusion for an ONNX export, which has no gradients for IG

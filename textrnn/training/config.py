@@ -12,9 +12,12 @@ import typing
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from ..errors import ConfigError
-from ..model import CELLS, POOLINGS, ModelConfig
 from ..tokenizer import KINDS, TRUNCATIONS, TokenizerConfig, choose_kind
 
+# model.py's CELLS and POOLINGS (a test checks they agree): model.py imports torch, which the command line's
+# flags must not wait for
+CELLS = ("rnn", "lstm", "gru")
+POOLINGS = ("last", "mean", "max")
 METRICS = ("accuracy", "macro_f1")
 WEIGHTINGS = ("none", "balanced")
 PROBLEM_TYPES = ("auto", "single", "multi")
@@ -301,7 +304,9 @@ class TrainConfig:
         return TokenizerConfig(kind=self.tokenizer, vocab_size=self.vocab_size, min_freq=self.min_freq,
                                max_length=self.max_length, truncation=self.truncation)
 
-    def model_config(self, vocab_size: int, num_classes: int) -> ModelConfig:
+    def model_config(self, vocab_size: int, num_classes: int):
+        from ..model import ModelConfig
+
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
                            bidirectional=self.bidirectional, dropout=self.dropout,
