@@ -279,7 +279,7 @@ FILE_ONLY_OPTIONS = ("output", "split", "text_column", "id_column", "keep_text",
 
 def refuse_data_file_texts(texts: list[str]) -> None:
     """A TEXT that names an existing data file was meant as --input (textrnn predict MODEL valid.csv): say so."""
-    from .predict_files import DATA_EXTENSIONS
+    from .tabular_io import DATA_EXTENSIONS
 
     for number, text in enumerate(texts, start=1):
         if Path(text).suffix.lower() in DATA_EXTENSIONS and os.path.isfile(text):
