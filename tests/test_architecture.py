@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "textrnn"
 # What a user of a saved model runs: it must work with the training package absent.
 USE_HALF = ("textrnn", "textrnn.inference", "textrnn.explanations", "textrnn.export", "textrnn.onnx_backend",
-            "textrnn.evaluate", "textrnn.predict_files", "textrnn.tabular_io", "textrnn.model_card", "textrnn.serve", "textrnn.serve.app",
+            "textrnn.evaluate", "textrnn.predict_files", "textrnn.tabular_io", "textrnn.model_card", "textrnn.model_card_text", "textrnn.serve", "textrnn.serve.app",
             "textrnn.serve.batcher", "textrnn.serve.server", "textrnn.serve.docs")
 LONGEST_FUNCTION = 60
 

@@ -19,8 +19,8 @@ from helpers import TINY_MODEL, make_texts, write_csv
 
 import textrnn
 from textrnn.cli import build_parser, main
-from textrnn.model_card import (CARD_FILE, RUN_SETTINGS, languages, model_card, read_report, train_command,
-                                write_model_card)
+from textrnn.model_card import CARD_FILE, model_card, read_report, write_model_card
+from textrnn.model_card_text import RUN_SETTINGS, languages, train_command
 from textrnn.tokenizer import choose_kind
 from textrnn.training.config import TrainConfig
 
@@ -127,7 +127,7 @@ def test_the_command_is_one_textrnn_train_accepts(run):
 
 
 def test_the_command_knows_every_setting():
-    """A new TrainConfig switch needs model_card.SWITCHES (or RUN_SETTINGS): else its flag would be left out."""
+    """A new TrainConfig switch needs model_card_text.SWITCHES (or RUN_SETTINGS): else its flag would be left out."""
     switched = {spec.name: not spec.default for spec in fields(TrainConfig) if spec.type is bool}
     settings = TrainConfig(**switched).to_dict()
     words = shlex.split(train_command(settings))
