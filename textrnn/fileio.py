@@ -3,21 +3,24 @@
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 
 TEMPORARY_SUFFIX = ".tmp"
 
 
-def atomic_write(path, data: bytes) -> Path:
-    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
+@contextmanager
+def atomic_path(path):
+    """A temporary file beside `path` to write in the block; when the block ends without an error it is fsynced and
+    renamed onto `path` (the rename made durable too), else removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        yield Path(temporary)
+        with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
         os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs should read like ordinary files
         os.replace(temporary, path)
@@ -29,7 +32,13 @@ def atomic_write(path, data: bytes) -> Path:
         os.fsync(directory)  # make the rename itself durable
     finally:
         os.close(directory)
-    return path
+
+
+def atomic_write(path, data: bytes) -> Path:
+    """Write to a temporary file in the same directory, fsync, then rename over `path`."""
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(data)
+    return Path(path)
 
 
 def atomic_write_json(path, obj) -> Path:

@@ -7,9 +7,7 @@ place when every row is in. predict_files.py classifies what they read.
 
 import csv
 import json
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .errors import ConfigError, DataError
-from .fileio import TEMPORARY_SUFFIX
+from .fileio import atomic_path
 from .labels import TEXT_COLUMNS
 
 NOT_UTF8_HINT = "convert the file to UTF-8 (iconv -f LATIN1 -t UTF-8, say)"
@@ -322,23 +320,6 @@ def check_output(output: str, force: bool, input_path=None) -> None:
         raise ConfigError(f"--output {output} is the input file; write the predictions somewhere else")
     if path.exists() and not force:
         raise ConfigError(f"--output {output} exists; give --force to replace it")
-
-
-@contextmanager
-def atomic_path(path: Path):
-    """A temporary path next to `path`, renamed onto it when the block ends without an error, removed if not."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
-    os.close(fd)
-    try:
-        yield Path(temporary)
-        with open(temporary, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.chmod(temporary, 0o644)  # mkstemp creates 0600; outputs should read like ordinary files
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 @contextmanager

@@ -43,27 +43,25 @@ def add_docs_routes(app: FastAPI) -> None:
     """GET /docs and /redoc, and with fastapi-offline installed the assets they load, from this server."""
     assets = offline_assets()
 
-    @app.get("/docs", include_in_schema=False)
-    async def swagger_ui(request: Request) -> HTMLResponse:
+    def page(request: Request, render) -> HTMLResponse:
+        """The routes page without the assets; else render(openapi_url, assets_url), served same-origin only."""
         if assets is None:
             return HTMLResponse(routes_page(app.openapi()), headers=SAME_ORIGIN_ONLY)
         root = request.scope.get("root_path", "")
-        here = root + ASSETS_URL
-        return same_origin_only(get_swagger_ui_html(
-            openapi_url=root + app.openapi_url, title=f"{app.title} - Swagger UI",
-            swagger_js_url=f"{here}/swagger-ui-bundle.js", swagger_css_url=f"{here}/swagger-ui.css",
-            swagger_favicon_url=f"{here}/favicon.png", swagger_ui_parameters={"validatorUrl": None}))  # no badge
+        return same_origin_only(render(root + app.openapi_url, root + ASSETS_URL))
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui(request: Request) -> HTMLResponse:
+        return page(request, lambda openapi_url, here: get_swagger_ui_html(
+            openapi_url=openapi_url, title=f"{app.title} - Swagger UI", swagger_js_url=f"{here}/swagger-ui-bundle.js",
+            swagger_css_url=f"{here}/swagger-ui.css", swagger_favicon_url=f"{here}/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None}))  # no validator badge
 
     @app.get("/redoc", include_in_schema=False)
     async def redoc(request: Request) -> HTMLResponse:
-        if assets is None:
-            return HTMLResponse(routes_page(app.openapi()), headers=SAME_ORIGIN_ONLY)
-        root = request.scope.get("root_path", "")
-        here = root + ASSETS_URL
-        return same_origin_only(get_redoc_html(
-            openapi_url=root + app.openapi_url, title=f"{app.title} - ReDoc",
-            redoc_js_url=f"{here}/redoc.standalone.js", redoc_favicon_url=f"{here}/favicon.png",
-            with_google_fonts=False))  # no fonts from Google
+        return page(request, lambda openapi_url, here: get_redoc_html(
+            openapi_url=openapi_url, title=f"{app.title} - ReDoc", redoc_js_url=f"{here}/redoc.standalone.js",
+            redoc_favicon_url=f"{here}/favicon.png", with_google_fonts=False))  # no fonts from Google
 
     if assets is not None:
         @app.get(ASSETS_URL + "/{name}", include_in_schema=False)
