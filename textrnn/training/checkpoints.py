@@ -23,50 +23,59 @@ PRETRAIN_STATE_FILE = "pretrain_state.safetensors"  # the same, for language-mod
 
 
 
+# Where each optimiser's state goes in the file: AdamW's as it always did, the bag's LazyAdamW (optim.sparse_bag)
+# beside it. (tensor prefix, param groups metadata key, scheduler metadata key), in Optimisation.optimizers' order.
+OPTIMIZER_KEYS = (("optimizer", "optimizer_param_groups", "scheduler"),
+                  ("sparse_optimizer", "sparse_optimizer_param_groups", "sparse_scheduler"))
+
+
 def save_training_state(directory, model, optimizer, scheduler, scaler, trainer_state: dict, average=None,
                         state_file: str = STATE_FILE) -> None:
+    """optimizer, scheduler: one of each, or Optimisation's lists (AdamW's first, then the bag's)."""
+    optimizers, schedulers = as_list(optimizer), as_list(scheduler)
     tensors = {f"model.{name}": t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     if average is not None:  # the weight average (optim.WeightAverage), when the run keeps one
         tensors.update(average.state_tensors())
-    optimizer_state = optimizer.state_dict()
-    for param_id, state in optimizer_state["state"].items():
-        for key, value in state.items():
-            tensors[f"optimizer.{param_id}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+    metadata = {"trainer_state": json.dumps(trainer_state), "scaler": json.dumps(scaler.state_dict())}
+    for one, schedule, (prefix, groups_key, scheduler_key) in zip(optimizers, schedulers, OPTIMIZER_KEYS):
+        optimizer_state = one.state_dict()
+        for param_id, state in optimizer_state["state"].items():
+            for key, value in state.items():
+                tensors[f"{prefix}.{param_id}.{key}"] = torch.as_tensor(value).detach().cpu().contiguous()
+        metadata[groups_key] = json.dumps(optimizer_state["param_groups"])
+        metadata[scheduler_key] = json.dumps(schedule.state_dict())
     tensors["rng.torch"] = torch.get_rng_state()
     if torch.cuda.is_available():
         tensors["rng.cuda"] = torch.cuda.get_rng_state()
-    metadata = {
-        "trainer_state": json.dumps(trainer_state),
-        "optimizer_param_groups": json.dumps(optimizer_state["param_groups"]),
-        "scheduler": json.dumps(scheduler.state_dict()),
-        "scaler": json.dumps(scaler.state_dict()),
-    }
     atomic_write(Path(directory) / state_file, save_safetensors_bytes(tensors, metadata=metadata))
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def load_training_state(directory, model, optimizer, scheduler, scaler, average=None,
                         state_file: str = STATE_FILE) -> dict:
     """Restore what save_training_state wrote; returns the trainer state (epoch, history, ...)."""
+    optimizers, schedulers = as_list(optimizer), as_list(scheduler)
     path = Path(directory) / state_file
     if not path.is_file():
         raise ModelDirError(f"cannot resume: no {state_file} in {directory}")
     tensors, metadata = read_safetensors(path)
+    check_optimizers(path, metadata, len(optimizers))
     try:
         trainer_state = json.loads(metadata["trainer_state"])
-        param_groups = json.loads(metadata["optimizer_param_groups"])
-        scheduler_state = json.loads(metadata["scheduler"])
+        saved = [(json.loads(metadata[groups_key]), json.loads(metadata[scheduler_key]))
+                 for _, groups_key, scheduler_key in OPTIMIZER_KEYS[:len(optimizers)]]
         scaler_state = json.loads(metadata["scaler"])
     except (KeyError, json.JSONDecodeError) as error:
         raise ModelDirError(f"{path}: damaged training state metadata: {error}") from None
     try:
         model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
-        optimizer_state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optimizer."):
-                _, param_id, name = key.split(".", 2)
-                optimizer_state.setdefault(int(param_id), {})[name] = value
-        optimizer.load_state_dict({"state": optimizer_state, "param_groups": param_groups})
-        scheduler.load_state_dict(scheduler_state)
+        for one, schedule, (param_groups, scheduler_state), (prefix, _, _) in zip(optimizers, schedulers, saved,
+                                                                                   OPTIMIZER_KEYS):
+            one.load_state_dict({"state": optimizer_tensors(tensors, prefix), "param_groups": param_groups})
+            schedule.load_state_dict(scheduler_state)
         if scaler_state:
             scaler.load_state_dict(scaler_state)
         torch.set_rng_state(tensors["rng.torch"])
@@ -77,6 +86,30 @@ def load_training_state(directory, model, optimizer, scheduler, scaler, average=
     if "rng.cuda" in tensors and torch.cuda.is_available():
         torch.cuda.set_rng_state(tensors["rng.cuda"])
     return trainer_state
+
+
+def optimizer_tensors(tensors: dict, prefix: str) -> dict:
+    """{param_id: {key: tensor}} of the optimiser whose tensors are named `prefix`.{param_id}.{key}."""
+    state: dict = {}
+    for key, value in tensors.items():
+        if key.startswith(prefix + "."):
+            _, param_id, name = key.split(".", 2)
+            state.setdefault(int(param_id), {})[name] = value
+    return state
+
+
+def check_optimizers(path: Path, metadata: dict, wanted: int) -> None:
+    """A checkpoint whose bag of n-grams was updated densely (textrnn before the sparse bag, or a run on NCCL)
+    cannot continue as a sparse one, nor the other way round: the optimisers' states are not the same objects."""
+    saved_sparse, wanted_sparse = OPTIMIZER_KEYS[1][1] in metadata, wanted > 1
+    if "optimizer_param_groups" not in metadata or saved_sparse == wanted_sparse:
+        return  # the same shape (or damaged metadata, which the reading names)
+    if saved_sparse:
+        raise ModelDirError(f"cannot resume from {path}: its bag of n-grams was updated sparsely, which this run "
+                            "cannot do (on NCCL the bag stays dense); resume it in a single process or on gloo")
+    raise ModelDirError(f"cannot resume from {path}: it was saved by a textrnn that updated the bag of n-grams "
+                        "densely (AdamW over the whole table); this one updates the rows a batch reads (SparseAdam). "
+                        "Finish that run with the textrnn that started it, or start it again with --force")
 
 
 class Checkpoints:
@@ -103,7 +136,7 @@ class Checkpoints:
         self.watch.check_weights(self.model)  # never save the state that follows a bad step
         if self.enabled:
             parts = self.optimisation
-            save_training_state(self.last, self.model, parts.optimizer, parts.scheduler, parts.scaler, state,
+            save_training_state(self.last, self.model, parts.optimizers, parts.schedulers, parts.scaler, state,
                                 average=self.average, state_file=self.state_file)
             self.position = describe_position(state)
         self.saved_at = time.monotonic()
@@ -111,7 +144,7 @@ class Checkpoints:
     def load_state(self, directory: Path) -> dict:
         """The trainer state saved in `directory`, with the model, optimiser and average restored to it."""
         parts = self.optimisation
-        return load_training_state(directory, self.model, parts.optimizer, parts.scheduler, parts.scaler,
+        return load_training_state(directory, self.model, parts.optimizers, parts.schedulers, parts.scaler,
                                    self.average, state_file=self.state_file)
 
     def save_epoch(self, state: dict, improved: bool) -> None:

@@ -41,6 +41,12 @@ class Distributed:
         return torch.nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda"
                                                          else None)
 
+    @property
+    def sparse_gradients(self) -> bool:
+        """Whether DistributedDataParallel can average a sparse gradient here: gloo all-reduces one, NCCL cannot
+        (its runs keep the bag of n-grams dense). A single process has nothing to average."""
+        return self.world_size == 1 or not dist.is_initialized() or dist.get_backend() == "gloo"
+
     def log(self, *args, **kwargs) -> None:
         """print, on the main rank only."""
         if self.is_main:

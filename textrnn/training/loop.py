@@ -23,7 +23,7 @@ from ..model import RNNClassifier
 from .checkpoints import STATE_FILE, Checkpoints, describe_position
 from .config import TrainConfig
 from .logs import EpochLine, Progress, Reporter, StepWindow, open_reporter, plural, progress_mode
-from .optim import WeightAverage, amp_dtype, averaged, follow_schedule, make_optimisation, train_step
+from .optim import WeightAverage, amp_dtype, averaged, make_optimisation, sparse_bag, train_step
 from .rundir import StopRequest, TrainingStopped, check_epochs, stopped_early, write_history
 
 
@@ -39,9 +39,10 @@ class FineTuning:
                                         num_replicas=world.world_size, rank=world.rank, pin_memory=pin)
         self.valid_loader = make_loader(valid_set, config.batch_size * 4, shuffle=False, pin_memory=pin)
         self.loss = task.loss(config, train_set.labels, device)
+        # the bag of n-grams, when there is one, gets a sparse gradient and a lazy update of the rows a batch reads
         self.optimisation = make_optimisation(model.parameters(), config.lr, config.weight_decay,
                                               len(self.train_loader) * config.epochs, config.warmup, config.amp,
-                                              device)
+                                              device, sparse=sparse_bag(model, world.sparse_gradients))
         self.average = WeightAverage(model, config.average_decay) if config.average_decay else None
         self.checkpoints = Checkpoints(output, model, self.optimisation, self.average, config.checkpoint_every,
                                        enabled=world.is_main)
@@ -58,7 +59,7 @@ class FineTuning:
         self.state = self.checkpoints.load_state(directory)
         check_epochs(self.state, self.config.epochs)
         if self.config.epochs != saved_epochs:  # the schedule now spans the new number of epochs
-            follow_schedule(self.optimisation.optimizer, self.optimisation.scheduler)
+            self.optimisation.follow_schedule()
         self.checkpoints.position = describe_position(self.state)
         self.world.log(f"resumed from {directory} {self.checkpoints.position}")
         if self.world.is_main:
@@ -120,7 +121,7 @@ class FineTuning:
             state.update(best_metric=valid[self.config.metric], best_epoch=epoch)
         row = {"epoch": epoch, "train_loss": train_loss, "train_accuracy": train_accuracy,
                "valid_loss": valid["loss"], "valid_accuracy": valid["accuracy"], "valid_macro_f1": valid["macro_f1"],
-               "lr": self.optimisation.scheduler.get_last_lr()[0], "seconds": time.time() - started,
+               "lr": self.optimisation.lr, "seconds": time.time() - started,
                "improved": improved}
         state["history"].append(row)
         state["epoch"] = epoch
@@ -187,7 +188,7 @@ class FineTuning:
             return
         loss_sum, count = totals[[0, 2]].tolist()
         self.reporter.scalars({"loss/train_steps": self.line.loss(window.mean(loss_sum, count)),
-                               "learning_rate/steps": self.optimisation.scheduler.get_last_lr()[0]}, at)
+                               "learning_rate/steps": self.optimisation.lr}, at)
 
     def after_step(self, step: int, totals: torch.Tensor, stop: StopRequest) -> None:
         """A checkpoint when one is due or Ctrl-C asked for it; then Ctrl-C stops the run."""
