@@ -80,6 +80,17 @@ def test_export_leaves_the_model_as_it_found_it(tmp_path):
         assert torch.equal(PaddedClassifier(model)(ids, lengths), before)  # the exported forward, in PyTorch
 
 
+@pytest.mark.parametrize("cell", list(CELLS))
+def test_each_reversal_is_one_reverse_sequence_node(cell, tmp_path):
+    torch.manual_seed(0)
+    model = RNNClassifier(ModelConfig(vocab_size=50, num_classes=2, embedding_dim=8, hidden_dim=6, num_layers=2,
+                                      cell=cell)).eval()
+    export_onnx(model, tmp_path / "model.onnx")
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "model.onnx")).graph.node]
+    assert ops.count("ReverseSequence") == 4  # per layer, the backward direction's input and output
+    assert "GatherElements" not in ops and "Expand" not in ops  # the index gather PyTorch's path does
+
+
 @pytest.fixture(scope="module")
 def exported(trained_run, tmp_path_factory):
     """The trained fixture model exported through the command line, float32 and int8."""
@@ -140,6 +151,31 @@ def test_int8_export_predicts_about_as_well(trained_run, exported):
     assert record["quantization"] == "int8" and "DynamicQuantizeLSTM" in record["quantized"]
     ops = {node.op_type for node in onnx.load(str(exported["int8"] / "model.onnx")).graph.node}
     assert "DynamicQuantizeLSTM" in ops and "LSTM" not in ops
+
+
+def test_int8_probabilities_stay_close_to_pytorch(trained_run, exported):
+    """Dynamic int8 is not bit-exact: what it keeps is the answers, within a few hundredths in probability."""
+    record = json.loads((exported["int8"] / "config.json").read_text())["export"]
+    assert 0 < record["probe_max_probability_difference"] <= 0.05
+    torch_model, _, _ = load_model_dir(trained_run)
+    int8 = textrnn.load(exported["int8"]).model
+    agree = total = 0
+    with torch.inference_mode():
+        for ids, lengths in random_batches(torch_model.config.vocab_size, torch_model.config.pad_id, seed=1):
+            expected, got = torch.softmax(torch_model(ids, lengths), -1), torch.softmax(int8(ids, lengths), -1)
+            assert float((got - expected).abs().max()) <= 0.05
+            confident = (expected.max(-1).values - 0.5).abs() > 0.05  # ties may flip; clear answers may not
+            agree += int((got.argmax(-1) == expected.argmax(-1))[confident].sum())
+            total += int(confident.sum())
+    assert total and agree == total
+
+
+def test_int8_describes_what_it_quantized(exported):
+    record = json.loads((exported["int8"] / "config.json").read_text())["export"]
+    assert record["quantized"].startswith("the embedding table in 8 bits; 2 LSTM node(s) as int8 DynamicQuantizeLSTM")
+    assert "left in float32" not in record["quantized"]
+    float_record = json.loads((exported["float32"] / "config.json").read_text())["export"]
+    assert float_record["quantized"] == "none (float32)" and float_record["quantization"] is None
 
 
 @pytest.fixture
@@ -386,3 +422,18 @@ def test_an_export_refuses_a_directory_that_holds_other_files(gru_dir, tmp_path)
     with pytest.raises(TextRNNError, match="is a file"):
         export_model(gru_dir, tmp_path / "file")
     assert (output / "notes.txt").read_text() == "mine" and sorted(p.name for p in output.iterdir()) == ["notes.txt"]
+
+
+def test_a_failed_quantization_leaves_no_export(gru_dir, earlier_export, tmp_path, monkeypatch):
+    import textrnn.export
+
+    def failing(path):
+        raise RuntimeError("quantization failed")
+    monkeypatch.setattr(textrnn.export, "describe_quantization", failing)
+    with pytest.raises(RuntimeError, match="quantization failed"):
+        export_model(gru_dir, tmp_path / "new", quantize="int8", log=lambda line: None)
+    assert not (tmp_path / "new").exists() and not list(tmp_path.glob(".new.*"))
+    output, before = earlier_export
+    with pytest.raises(RuntimeError, match="quantization failed"):
+        export_model(gru_dir, output, quantize="int8", log=lambda line: None)
+    assert files_of(output) == before and [path.name for path in output.parent.iterdir()] == ["out"]

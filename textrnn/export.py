@@ -7,14 +7,20 @@
 The graph is the model's CPU padded path (model.py's docstring), taking ids [batch, seq] and lengths
 [batch] with both axes dynamic: every layer and direction runs the fused padded kernel, the backward one
 over each text reversed within its own length, so a text gives the same logits alone or in a batch with
-longer texts. Packed sequences are not exported (their export is broken upstream), and neither is the
+longer texts. Each reversal is one ReverseSequence node (ReverseSteps): the gather of an index expanded to
+the features' width, which PyTorch's own path does, took about 30% of onnxruntime's time on IMDB reviews.
+Packed sequences are not exported (their export is broken upstream), and neither is the
 module's no-padding shortcut, which would bake one batch's shape into the graph. The graph ends at the
 logits: probabilities are TextClassifier's business, as for the torch model.
 
 --quantize int8 runs onnxruntime's dynamic quantization (int8 weights, activations quantized per batch
 at run time). What it quantizes depends on the cell, and the log says what it found in the graph: an
 LSTM becomes onnxruntime's DynamicQuantizeLSTM, while GRU and RNN nodes have no int8 form there and stay
-float32 (only the embedding and output layer shrink).
+float32 (only the embedding and output layer shrink). Dynamic is the one int8 offered because it is the only
+one that reaches the LSTM: onnxruntime's static quantization (QDQ or QOperator, calibrated) has no int8 LSTM
+and leaves it float32 between Quantize/DequantizeLinear pairs, no faster than the float32 graph; per-channel
+weights, reduce_range and uint8 weights measured no faster than plain per-tensor int8 and no more accurate
+(docs/BENCHMARKS.md, ONNX export).
 
 An export is whole or absent: the three files are written into a new hidden directory beside the output,
 which is then renamed into place (an earlier export there is renamed aside, then removed; see publish).
@@ -38,7 +44,7 @@ from .checkpoint import (CONFIG_FILE, ONNX_FILE, TOKENIZER_DIGEST, TOKENIZER_FIL
                          check_tokenizer_digest, load_model_dir, tokenizer_digest)
 from .errors import ConfigError, TextRNNError
 from .fileio import TEMPORARY_SUFFIX, atomic_write
-from .model import RNNClassifier
+from .model import CELL_FUNCTIONS, RNNClassifier, gather_steps, reverse_index
 from .onnx_backend import INPUTS, OUTPUT, OnnxModel, import_onnx
 from .model_card import CARD_FILE, model_card, read_report
 from .tasks import task_of_model
@@ -63,7 +69,7 @@ class PaddedClassifier(nn.Module):
     def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         chunk = self.model.config.chunk_length
         if not chunk:
-            return self.model.encode_padded(x, lengths)
+            return encode_padded(self.model, x, lengths)
         # As RNNClassifier.encode, but every chunk runs, those past a text's end too (length 0: the padded
         # kernel reads only padding there, and pool never reads their outputs), so that no shape in the
         # graph depends on the data; texts no longer than a chunk are one chunk, as in the torch model.
@@ -73,6 +79,37 @@ class PaddedClassifier(nn.Module):
         chunk_lengths = (lengths.unsqueeze(1) - starts).clamp(0, chunk).reshape(-1)  # [batch * chunks]
         output = self.model.encode_padded(x.reshape(-1, chunk, x.size(2)), chunk_lengths)
         return output.reshape(lengths.size(0), -1, output.size(2))[:, :seq]
+
+
+class ReverseSteps(torch.autograd.Function):
+    """Each text's steps reversed within its own length, padding left where it is: model.gather_steps over
+    model.reverse_index in PyTorch, one ReverseSequence node in the graph (in place of the Expand and
+    GatherElements of an index as wide as the features, about 30% of onnxruntime's time on IMDB)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        return gather_steps(x, reverse_index(lengths, x.size(1)))
+
+    @staticmethod
+    def symbolic(g, x, lengths):
+        return g.op("ReverseSequence", x, lengths, batch_axis_i=0, time_axis_i=1)
+
+
+def encode_padded(model: RNNClassifier, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """RNNClassifier.encode_padded at inference, step for step, with its reversals as ReverseSteps."""
+    run_cell, batch, hidden = CELL_FUNCTIONS[model.config.cell], x.size(0), model.config.hidden_dim
+    for layer in range(model.config.num_layers):
+        outputs = []
+        for suffix in ("", "_reverse")[: model.num_directions]:
+            weights = [getattr(model.rnn, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh",
+                                                                                   "bias_ih", "bias_hh")]
+            h0 = x.new_zeros(1, batch, hidden)
+            hx = (h0, h0) if model.config.cell == "lstm" else h0
+            source = ReverseSteps.apply(x, lengths) if suffix else x
+            output = run_cell(source, hx, weights, True, 1, 0.0, False, False, True)[0]
+            outputs.append(ReverseSteps.apply(output, lengths) if suffix else output)  # [batch, seq, hidden]
+        x = torch.cat(outputs, dim=2) if len(outputs) > 1 else outputs[0]
+    return x
 
 
 def export_onnx(model: RNNClassifier, path: Path) -> None:
