@@ -105,6 +105,17 @@ def add_tune(commands) -> None:
 def add_device_and_batch_size(parser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     parser.add_argument("--batch-size", type=int, default=256, help="texts per batch (default: 256)")
+    add_engine(parser)
+
+
+ENGINE_CHOICES = ("auto", "torch", "onnx")  # textrnn.load's engines (inference.ENGINES)
+
+
+def add_engine(parser) -> None:
+    parser.add_argument("--engine", choices=ENGINE_CHOICES, default="auto",
+                        help="what runs the model: torch (PyTorch), onnx (onnxruntime: an ONNX copy made at load "
+                        "and checked against PyTorch) or auto (onnx on the CPU when onnxruntime is installed and "
+                        "the copy matches, else torch); an export (model.onnx) always runs onnx (default: auto)")
 
 
 def add_evaluate(commands) -> None:
@@ -161,6 +172,9 @@ def add_serve(commands) -> None:
     serve.add_argument("--max-inputs", type=int, default=256, help="texts per request (default: 256)")
     serve.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default: cpu)")
     serve.add_argument("--threads", type=int, default=1, help="PyTorch's threads per forward pass (default: 1)")
+    serve.add_argument("--workers", type=int, default=1, help="server processes sharing the port, each with its "
+                       "own model and --threads (default: 1)")
+    add_engine(serve)
     serve.add_argument("--no-access-log", action="store_true", help="do not log each request")
 
 
@@ -214,7 +228,7 @@ def run_evaluate(args) -> int:
     from .inference import load
 
     quiet_datasets()
-    classifier = load(args.model_dir, device=args.device)
+    classifier = load(args.model_dir, device=args.device, engine=args.engine)
     data = {name: getattr(args, name, None) for name in DATA_FIELDS}
     raw = load_splits(data["dataset"], data["train_file"], data["validation_file"], data["test_file"])
     saved = classifier.config
@@ -290,6 +304,7 @@ def refuse_data_file_texts(texts: list[str]) -> None:
 
 def run_predict_files(args, top_k) -> int:
     """textrnn predict --input FILE / --dataset D: every row classified, the predictions written to --output."""
+    from .inference import load
     from .predict_files import predict_file
 
     if args.texts:
@@ -298,7 +313,8 @@ def run_predict_files(args, top_k) -> int:
         raise TextRNNError("give --input FILE or --dataset D, not both")
     if args.split and not args.dataset:
         raise TextRNNError("--split is for --dataset D; --input FILE is read whole")
-    summary = predict_file(args.model_dir, args.input, args.output or "-", dataset=args.dataset,
+    model = args.model_dir if args.engine == "auto" else load(args.model_dir, device=args.device, engine=args.engine)
+    summary = predict_file(model, args.input, args.output or "-", dataset=args.dataset,
                            split=args.split or "test", text_column=args.text_column, id_column=args.id_column,
                            keep_text=args.keep_text, top_k=top_k, batch_size=args.batch_size,
                            chunk_size=args.chunk_size, force=args.force, device=args.device,
@@ -327,7 +343,7 @@ def run_predict(args) -> int:
     if not args.texts:
         raise TextRNNError("no text given: pass texts as arguments, '-' to read them from stdin, or --input FILE")
     refuse_data_file_texts(args.texts)
-    classifier = load(args.model_dir, device=args.device)
+    classifier = load(args.model_dir, device=args.device, engine=args.engine)
     for chunk in chunks(read_texts(args.texts), 1024):
         for result in classify_text(chunk, classifier, top_k=top_k, batch_size=args.batch_size,
                                     threshold=args.threshold):
@@ -371,7 +387,7 @@ def run_serve(args) -> int:
                              batch_wait_ms=args.batch_wait_ms, max_body_bytes=args.max_body_bytes,
                              max_inputs=args.max_inputs)
     serve(args.model_dir, args.host, args.port, settings, device=args.device, threads=args.threads,
-          access_log=not args.no_access_log)
+          access_log=not args.no_access_log, engine=args.engine, workers=args.workers)
     return 0
 
 

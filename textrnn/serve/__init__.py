@@ -3,7 +3,8 @@
 The rooms: settings.py (ServeSettings and the checks of serve's options), protocol.py (the guarded httptools
 protocol, the connection count, errors written as raw bytes), middleware.py (metrics, the concurrency limit,
 HEAD as GET, the body check), schemas.py (the request and response models), app.py (the error contract,
-create_app, its routes and serve()), docs.py (/docs and /redoc without outside requests), server.py (binding the
+create_app, its routes, serve() and a worker's life), workers.py (the worker processes of --workers N), docs.py
+(/docs and /redoc without outside requests), server.py (binding the
 socket, the uvicorn server), batcher.py (dynamic batching) and static/index.html (the self-contained page).
 """
 

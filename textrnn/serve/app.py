@@ -1,5 +1,6 @@
 """The server's app for one loaded model: the request and response models, the JSON error contract, create_app and
-its routes, and serve(), which checks every option, binds the port, loads the model and runs it.
+its routes, and serve(), which checks every option, binds the port, loads the model and runs it, in this process
+or in N worker processes that share the port (workers.py runs them, run_worker is each one's life).
 
     textrnn serve runs/sst2                      # http://127.0.0.1:8080, the page at /, OpenAPI at /docs
     curl -s localhost:8080/predict -H 'content-type: application/json' -d '{"inputs": "a gorgeous, witty film"}'
@@ -11,18 +12,25 @@ Concurrent /predict requests share forward passes (batcher.Batcher). Every mista
 
 Against clients that stall or send junk (protocol.GuardedHttpToolsProtocol, middleware.ConcurrencyLimitMiddleware):
 a deadline for a request's line and headers and a cap on their size, a deadline between two pieces of a body, a cap
-on open connections and requests in flight, and uvicorn's own 400 in the same JSON contract. serve() checks every
-setting and binds its port before the model loads, so a mistake costs one line and no wait.
+on open connections and requests in flight, and uvicorn's own 400 in the same JSON contract. serve() checks
+every setting and binds its port before the model loads, so a mistake costs one line and no wait.
 """
 
 import asyncio
+import os
+import signal
+import socket
+import sys
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from importlib.resources import files
+
+import torch
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest, multiprocess
 from starlette.exceptions import HTTPException
 
 from ..errors import InputError, TextRNNError
@@ -35,7 +43,8 @@ from .docs import SAME_ORIGIN_ONLY, add_docs_routes
 from .protocol import ServerLoad
 from .schemas import ExplainRequest, Info, PredictRequest, TextResult
 from .server import bind_listener, listener_url, make_server
-from .settings import ServeSettings, check_serve_options
+from .settings import MULTIPROC_DIR, ServeSettings, check_serve_options
+from .workers import serve_workers
 
 
 def describe_validation_error(error: RequestValidationError) -> tuple[int, str, str]:
@@ -167,6 +176,7 @@ def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: Serve
         return Info(labels=classifier.labels, problem_type=classifier.task.problem_type, thresholds=thresholds,
                     max_length=classifier.tokenizer_config.max_length, tokenizer=classifier.tokenizer_config.kind,
                     textrnn_version=__version__, model_textrnn_version=config.get("textrnn_version"),
+                    engine=classifier.engine,
                     model_settings=config.get("model", {}), batching={"enabled": settings.batching,
                                                               "max_batch_size": settings.max_batch_size,
                                                               "batch_wait_ms": settings.batch_wait_ms})
@@ -175,10 +185,15 @@ def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: Serve
     async def health() -> dict:
         if settings.batching and not app.state.batcher.running:  # else /predict could not answer
             raise RequestError(503, "unavailable", "the batching worker is not running")
-        return {"status": "ok"}
+        # which process answered: with --workers N, load balancers and tests can tell the workers apart
+        return JSONResponse({"status": "ok"}, headers={"x-textrnn-worker-pid": str(os.getpid())})
 
     @app.get("/metrics")
     async def prometheus_metrics():
+        if os.environ.get(MULTIPROC_DIR):  # --workers N: every worker's counts, added up (workers.py)
+            collected = CollectorRegistry()
+            multiprocess.MultiProcessCollector(collected)
+            return Response(generate_latest(collected), media_type=CONTENT_TYPE_LATEST)
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", response_class=HTMLResponse)
@@ -187,23 +202,66 @@ def add_service_routes(app: FastAPI, classifier: TextClassifier, settings: Serve
 
 
 def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, settings: ServeSettings | None = None,
-          device: str = "cpu", threads: int = 1, access_log: bool = True) -> None:
+          device: str = "cpu", threads: int = 1, access_log: bool = True, engine: str = "auto",
+          workers: int = 1) -> None:
     """Check every option and bind the port, load the model, then serve it until SIGINT or SIGTERM, which let the
-    requests in flight finish.
+    requests in flight finish. engine: textrnn.load's ("auto", "torch" or "onnx"); workers: processes sharing
+    the port, each with its own model (workers.py).
 
     One PyTorch thread by default: the event loop needs a core of its own, a serving-size batch gains little from
     more, and a team of OpenMP threads stalls for whole time slices when other processes share the cores (measured
     here: a one-sentence pass of 1.8 ms took 150 to 550 ms with 2 threads on 2 busy cores).
     """
     settings = settings or ServeSettings()
-    check_serve_options(host, port, threads, settings)
+    check_serve_options(host, port, threads, settings, engine=engine, workers=workers)
     listener = bind_listener(host, port)
-    try:
-        import torch
 
+    def announce(engines: list[str]) -> None:
+        running = engines[0] if len(set(engines)) == 1 else "; ".join(engines)
+        processes = f"{workers} workers, " if workers > 1 else ""
+        print(f"textrnn serve: {model_dir} on {listener_url(listener)} (the page at /, OpenAPI at /docs; "
+              f"{processes}{running})", flush=True)
+
+    try:
+        if workers > 1:
+            options = WorkerOptions(str(model_dir), settings, device, threads, access_log, engine)
+            return serve_workers(run_worker, options, listener, workers, announce)
         torch.set_num_threads(threads)
-        app = create_app(load(model_dir, device=device), settings)
-        print(f"textrnn serve: {model_dir} on {listener_url(listener)} (the page at /, OpenAPI at /docs)", flush=True)
+        classifier = load(model_dir, device=device, engine=engine)
+        app = create_app(classifier, settings)
+        announce([describe_engine(classifier)])
         make_server(app, settings, access_log).run(sockets=[listener])
     finally:
         listener.close()
+
+
+@dataclass
+class WorkerOptions:
+    model_dir: str
+    settings: ServeSettings
+    device: str
+    threads: int
+    access_log: bool
+    engine: str
+
+
+def run_worker(options: WorkerOptions, listener: socket.socket, reports) -> None:
+    """One worker process: load the model, say so on `reports`, serve from the shared listener until stopped."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops the workers
+    try:
+        torch.set_num_threads(options.threads)
+        classifier = load(options.model_dir, device=options.device, engine=options.engine)
+        app = create_app(classifier, options.settings)
+        server = make_server(app, options.settings, options.access_log)
+    except TextRNNError as error:
+        reports.put(("failed", os.getpid(), " ".join(str(error).split())))
+        sys.exit(2)
+    except BaseException as error:
+        reports.put(("failed", os.getpid(), f"internal error ({type(error).__name__}: {error})"))
+        raise
+    reports.put(("ready", os.getpid(), describe_engine(classifier)))
+    server.run(sockets=[listener])
+
+
+def describe_engine(classifier) -> str:
+    return f"engine {classifier.engine}" + (f" ({classifier.engine_note})" if classifier.engine_note else "")

@@ -131,5 +131,6 @@ class Info(BaseModel):
     tokenizer: str
     textrnn_version: str
     model_textrnn_version: str | None
+    engine: str = Field(description="what runs the forward passes: torch (PyTorch) or onnx (onnxruntime)")
     model_settings: dict
     batching: dict

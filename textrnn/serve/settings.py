@@ -5,6 +5,7 @@ import math
 from dataclasses import dataclass
 
 from ..errors import ConfigError
+from ..inference import ENGINES
 
 
 @dataclass
@@ -40,6 +41,9 @@ NUMBER_LIMITS = {"batch_wait_ms": (0, 1000), "header_timeout_s": (0.01, 3600), "
 FLAGS = {"max_batch_size": "--max-batch-size", "batch_wait_ms": "--batch-wait-ms", "max_body_bytes": "--max-body-bytes",
          "max_inputs": "--max-inputs"}
 MAX_THREADS = 256
+MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"  # set for --workers N: prometheus-client's multiprocess mode (workers.py)
+MAX_WORKERS = 64  # processes, each with its own copy of the model
+
 
 
 def setting_name(name: str) -> str:
@@ -57,11 +61,15 @@ def check_number(name: str, value, low: float, high: float) -> None:
         raise ConfigError(f"{name} must be a finite number from {low:g} to {high:g}, got {value!r}")
 
 
-def check_serve_options(host, port, threads: int, settings: ServeSettings) -> None:
+def check_serve_options(host, port, threads: int, settings: ServeSettings, engine: str = "auto",
+                        workers: int = 1) -> None:
     """A ConfigError naming the flag, before anything slow happens."""
     if not isinstance(host, str) or not host.strip():
         raise ConfigError(f"--host must be an address or a host name (127.0.0.1, 0.0.0.0 for every IPv4 interface, "
                           f":: for IPv6), got {host!r}")
     check_whole_number("--port", port, 0, 65535)  # 0: a free port chosen by the system, announced
     check_whole_number("--threads", threads, 1, MAX_THREADS)
+    check_whole_number("--workers", workers, 1, MAX_WORKERS)
+    if engine not in ENGINES:
+        raise ConfigError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
     settings.check()
