@@ -170,4 +170,33 @@ def test_a_checkpoint_whose_bag_was_dense_is_refused_in_one_line(straight_bag_ru
     assert main(["train", "--resume", "--output", str(run), "--no-progress", "--epochs", "3"]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "Traceback" not in error
-    assert f"cannot resume from {state}: it was saved by a textrnn that updated the bag of n-grams densely" in error
+    assert f"cannot resume from {state}: it was saved by a run that updated the bag of n-grams densely" in error
+
+
+def test_a_nan_in_the_sparse_gradient_alone_is_found_by_the_loss_watch():
+    from textrnn.errors import NonFiniteLossError
+    from textrnn.training.optim import LossWatch
+
+    model = bag_model()
+    sparse_bag(model, True)
+    loss = torch.nn.functional.cross_entropy(model(BATCH["ids"], BATCH["lengths"]), BATCH["labels"])
+    loss.backward()
+    model.ngram_embedding.weight.grad._values()[0, 0] = float("nan")  # as an overflow in one bag row would leave
+    norm = clip_gradients(model.parameters(), 1.0)
+    assert torch.isnan(norm) and torch.isfinite(loss)
+    with pytest.raises(NonFiniteLossError, match=r"epoch 1, step 1 of 1 .*: the gradient norm is nan$"):
+        LossWatch().add(loss, norm, {"epoch": 1, "step": 1, "steps": 1, "lengths": BATCH["lengths"]})
+
+
+
+@pytest.mark.slow
+def test_two_process_training_on_gloo_averages_the_sparse_gradient(sentiment_files, tmp_path):
+    output = tmp_path / "ddp"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "textrnn",
+               *train_args(sentiment_files, output)]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "x 2 processes" in result.stdout
+    tensors, _ = read_safetensors(output / "last" / STATE_FILE)
+    assert int(tensors["sparse_optimizer.0.step"]) == 2 * 17  # each rank steps through half of the 34 batches
+    assert json.loads((output / "eval_report.json").read_text())["accuracy"] > 0.8

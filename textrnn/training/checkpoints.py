@@ -106,10 +106,12 @@ def check_optimizers(path: Path, metadata: dict, wanted: int) -> None:
         return  # the same shape (or damaged metadata, which the reading names)
     if saved_sparse:
         raise ModelDirError(f"cannot resume from {path}: its bag of n-grams was updated sparsely, which this run "
-                            "cannot do (on NCCL the bag stays dense); resume it in a single process or on gloo")
-    raise ModelDirError(f"cannot resume from {path}: it was saved by a textrnn that updated the bag of n-grams "
-                        "densely (AdamW over the whole table); this one updates the rows a batch reads (SparseAdam). "
-                        "Finish that run with the textrnn that started it, or start it again with --force")
+                            "cannot do (under torchrun on CUDA the bag stays dense); resume it in one process or on "
+                            "the CPU, as it ran")
+    raise ModelDirError(f"cannot resume from {path}: it was saved by a run that updated the bag of n-grams densely "
+                        "(AdamW over the whole table: a textrnn before the sparse bag, or torchrun on CUDA), and this "
+                        "one updates the rows a batch reads (SparseAdam). Resume it as it ran, with the textrnn "
+                        "that started it, or start it again with --force")
 
 
 class Checkpoints:

@@ -27,11 +27,13 @@ class LazyAdamW(torch.optim.SparseAdam):
     """SparseAdam for the bag of n-grams, whose gradient is sparse: only the rows a batch touches are read and
     written (moments and weights), with AdamW's decoupled weight decay applied to those rows as they are updated.
 
-    Why decay the touched rows only: it keeps a touched row's update exactly AdamW's (decay, then the Adam step)
-    at the cost of the rows it already writes. What it gives up: dense AdamW also shrinks every row the batch
-    did not touch, by (1 - lr * weight_decay) each step, which over a run is about exp(-weight_decay * sum of lr)
-    (~0.9 at the defaults over ten IMDB epochs); here a row nobody reads keeps its small random start. Those rows
-    are the rarely seen n-grams, whose vectors carry little either way; the lead measures accuracy on real data.
+    Why decay the touched rows only: it costs nothing beyond the rows the step already writes, and a touched row
+    gets AdamW's decoupled decay, then the Adam step, as the dense run did (its first update is AdamW's, but for
+    where SparseAdam adds eps). What it gives up: dense AdamW also shrinks every row the batch did not touch, by
+    (1 - lr * weight_decay) each step, about exp(-weight_decay * sum of lr) over a run (~0.9 at the defaults over
+    ten IMDB epochs); here a row that few batches read keeps more of its small random start. Those rows are the
+    rarely seen n-grams, whose vectors carry little either way, and the lazy moments (stale rows do not coast on
+    their momentum) are the larger change of the two: the lead measures accuracy on real data.
     """
 
     def __init__(self, params, lr: float, weight_decay: float):
