@@ -63,7 +63,7 @@ def model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def classifier(model_dir):
-    return textrnn.load(model_dir)
+    return textrnn.load(model_dir, engine="torch")  # the tests below look inside the PyTorch model's forward pass
 
 
 def model_probability(classifier, ids: list[int], target: int) -> float:

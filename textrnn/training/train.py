@@ -200,7 +200,8 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
     data = inputs.data
     split_name, split, about = ("test", data.test, "test split") if data.test is not None else \
         ("validation", data.validation, ON_VALIDATION)
-    report = evaluate_texts(load(output, device=device), split["text"], split["label"], output,
+    # the model just trained, as PyTorch runs it: an ONNX copy would cost an export and give the same scores
+    report = evaluate_texts(load(output, device=device, engine="torch"), split["text"], split["label"], output,
                             title=f"{output.name}: {about}")
     world.log(f"{about}, best epoch {state['best_epoch']}: {format_report_line(report)}")
     if data.test is None:
@@ -215,7 +216,7 @@ def tune_decision(output: Path, inputs: Inputs, batch_size: int, device, log) ->
     """On the validation split: the temperature that calibrates the best model's scores, then what its task tunes
     of the decision rule on the calibrated scores (a multi-label model's thresholds); both go to config.json."""
     validation = inputs.data.validation
-    classifier = load(output, device=device)
+    classifier = load(output, device=device, engine="torch")
     task, logits = classifier.task, classifier.logits(validation["text"], batch_size)
     calibration = task.calibrate(logits, validation["label"])
     log(task.describe_calibration(calibration))
