@@ -457,7 +457,7 @@ class GpuGrid:
     embedding_dim: int = 256
     hidden_dim: int = 256
     batch_sizes: tuple[int, ...] = (32, 128, 512)
-    train_seconds: float = 4.0  # each cell trains this long (at least min_steps steps), then infers half as long
+    train_seconds: float = 3.0  # each cell trains this long (at least min_steps steps), then infers half as long
     min_steps: int = 10
     warmup_steps: int = 3
 
@@ -800,7 +800,9 @@ def full_suite(args, device: torch.device, command: str) -> dict:
           f"preset {config.preset}: BiLSTM {config.embedding_dim}/{config.hidden_dim}, batch {config.batch_size}, "
           f"max length {config.max_length}", flush=True)
     encoding = measure_encoding(data, config)
+    print(f"textrnn encoding: {encoding}", flush=True)
     reference = run_reference(data, config, device)
+    print(f"reference: {reference}", flush=True)
     runs = Path(args.workdir) / "full"
     if args.quick:  # train on the same small slice the reference saw
         (runs / "data").mkdir(parents=True, exist_ok=True)
@@ -808,6 +810,7 @@ def full_suite(args, device: torch.device, command: str) -> dict:
             getattr(data, split).to_parquet(str(runs / "data" / f"{split}.parquet"))
         config = replace(config, dataset=str(runs / "data"))
     ours = run_textrnn(data, replace(config, output=str(runs / "default")), device)
+    print(f"textrnn: { {k: v for k, v in ours.items() if k != 'settings'} }", flush=True)
     variants = [("--amp (bfloat16 on the CPU)" if device.type == "cpu" else "--amp (float16)",
                  run_textrnn(data, replace(config, amp=True, output=str(runs / "amp")), device, with_inference=False))]
     lines = [

@@ -89,7 +89,7 @@ install() {
         fi
     fi
     log "--- pip install --no-deps --no-build-isolation --no-index -e . (the machine's torch stays)"
-    if ! timeout 90 "$PYTHON" -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 \
+    if ! timeout 60 "$PYTHON" -m pip install -q --no-deps --no-build-isolation --no-index -e . 2>&1 \
             | tee -a "$ENVIRONMENT"; then
         log "the editable install failed: textrnn is read from the checkout (PYTHONPATH)"
     fi
@@ -105,12 +105,12 @@ install() {
 machine
 install
 if [ -f "$DATA/train.parquet" ]; then
-    stage benchmark 200 "$PYTHON" scripts/benchmark_speed.py --device cuda --data "$DATA" \
+    stage benchmark 190 "$PYTHON" scripts/benchmark_speed.py --device cuda --data "$DATA" \
         --output "$OUT/benchmark_gpu.md" --json "$OUT/benchmark_gpu.json" > "$OUT/benchmark_gpu.log" 2>&1
 else
     log "=== stage benchmark: skipped, no $DATA/train.parquet (carry .gpu_data: docs/GPU.md)"
 fi
-stage pytest-cuda 210 "$PYTHON" -m pytest -m cuda tests/test_cuda.py -q -rs -p no:cacheprovider \
+stage pytest-cuda 200 "$PYTHON" -m pytest -m cuda tests/test_cuda.py -q -rs -p no:cacheprovider \
     --junitxml="$OUT/pytest-cuda.xml" > "$OUT/pytest-cuda.log" 2>&1
 tail -n 25 "$OUT/pytest-cuda.log"
 tail -n 40 "$OUT/benchmark_gpu.log" 2>/dev/null
