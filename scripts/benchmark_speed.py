@@ -342,7 +342,7 @@ def per_epoch(runs: dict, sizes: Comparison) -> float:
 def comparison_floor(texts: dict, run_dir: str, sizes: Comparison, rates: dict) -> dict:
     """The floor of one epoch: forward and backward over the real training tokens (textrnn's tokenizer, truncated
     as it trains), forward over the validation tokens, each product kind at its measured rate."""
-    classifier = load(run_dir)
+    classifier = load(run_dir, engine="torch")  # only its tokenizer is needed: no ONNX copy
     tokens = {split: sum(map(len, encode_batch(classifier.tokenizer, texts[split], classifier.tokenizer_config)))
               for split in ("train", "validation")}
     train_flops = epoch_flops(tokens["train"], sizes.embedding_dim, sizes.hidden_dim)

@@ -151,7 +151,7 @@ def test_the_loss_watch_reads_late_on_cuda_and_still_names_the_planted_nan(amp, 
 
 
 def test_classify_text_on_cuda_gives_the_cpu_probabilities(trained_run, exact_float32):
-    on_gpu, on_cpu = load(trained_run, device="cuda"), load(trained_run)
+    on_gpu, on_cpu = load(trained_run, device="cuda"), load(trained_run, engine="torch")  # PyTorch on both
     assert next(on_gpu.model.parameters()).is_cuda
     np.testing.assert_allclose(on_gpu.predict_proba(TEXTS), on_cpu.predict_proba(TEXTS), rtol=1e-4, atol=1e-5)
     expected = classify_text(TEXTS, on_cpu)
@@ -165,7 +165,7 @@ def test_evaluate_on_cuda_reports_what_the_cpu_does(trained_run, sentiment_files
     reports = {}
     for device in ("cpu", "cuda"):
         assert main(["evaluate", str(trained_run), "--test-file", str(sentiment_files["test"]), "--output",
-                     str(tmp_path / device), "--device", device]) == 0
+                     str(tmp_path / device), "--device", device, "--engine", "torch"]) == 0
         reports[device] = json.loads((tmp_path / device / "eval_report.json").read_text())
     assert reports["cuda"]["num_examples"] == reports["cpu"]["num_examples"] == 200
     assert reports["cuda"]["accuracy"] == reports["cpu"]["accuracy"]
