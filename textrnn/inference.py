@@ -9,8 +9,14 @@ The engine that runs the forward passes (load's `engine`): "torch" (PyTorch), "o
 or "auto". For a PyTorch model directory, "onnx" exports an ONNX copy in memory at load time (export.export_onnx),
 checks it against PyTorch on a probe batch (export.max_probability_difference, within export.PARITY_TOLERANCE in
 probability) and runs it through onnx_backend.OnnxModel; the PyTorch model stays loaded beside it, for
-explanations' gradients. "auto" is "onnx" where it can be (onnx and onnxruntime installed, the CPU, the copy made
-and the probe passed), else "torch" with the reason logged. An exported directory (model.onnx) is always "onnx".
+explanations' gradients. An exported directory (model.onnx) is always "onnx".
+
+"auto" follows what was measured (docs/BENCHMARKS.md, 2026-12-01, on an idle 2-core Xeon): onnxruntime float32 ties
+PyTorch on batches of IMDB reviews (459 against 466 reviews/s) and on one sentence called directly (0.30 against
+0.29 ms), so for load() and classify_text it would cost an export at every load and gain nothing: "auto" is
+"torch" there. Behind the server it cut one request's p50 from 1.91 to 1.32 ms, so a server's "auto"
+(`prefer_onnx`) is "onnx" where it can be (onnx and onnxruntime installed, the CPU, the copy made and the probe
+passed), else "torch" with the reason logged.
 Which loaded engine runs each forward pass is engine_for_batch's one rule.
 """
 
@@ -135,11 +141,12 @@ class TextClassifier:
                 f"engine={self.engine})")
 
 
-def load(model_dir, device="cpu", engine: str = "auto") -> TextClassifier:
+def load(model_dir, device="cpu", engine: str = "auto", prefer_onnx: bool = False) -> TextClassifier:
     """Load a saved model directory (config.json, model.safetensors, tokenizer.json), or an exported one with
     model.onnx in place of the safetensors (run by onnxruntime: textrnn/onnx_backend.py); nothing is unpickled.
 
     engine: "auto", "torch" or "onnx" (the module's docstring); the classifier's `engine` says which one runs.
+    prefer_onnx: "auto" runs onnxruntime where it can, as a server's does (where it was measured faster).
     """
     if engine not in ENGINES:
         raise ConfigError(f"unknown engine {engine!r}: choose {', '.join(ENGINES)}")
@@ -151,7 +158,7 @@ def load(model_dir, device="cpu", engine: str = "auto") -> TextClassifier:
         model, tokenizer, config = load_onnx_dir(model_dir)
         return TextClassifier(model, tokenizer, config, device=device)
     model, tokenizer, config = load_model_dir(model_dir)
-    if engine == "torch":
+    if engine == "torch" or (engine == "auto" and not prefer_onnx):
         return TextClassifier(model, tokenizer, config, device=device)
     classifier = TextClassifier(model, tokenizer, config, device=device)
     onnx_model, reason = onnx_copy(classifier, required=engine == "onnx")

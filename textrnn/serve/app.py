@@ -227,7 +227,7 @@ def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, settings: ServeS
             options = WorkerOptions(str(model_dir), settings, device, threads, access_log, engine)
             return serve_workers(run_worker, options, listener, workers, announce)
         torch.set_num_threads(threads)
-        classifier = load(model_dir, device=device, engine=engine)
+        classifier = load(model_dir, device=device, engine=engine, prefer_onnx=True)
         app = create_app(classifier, settings)
         announce([describe_engine(classifier)])
         make_server(app, settings, access_log).run(sockets=[listener])
@@ -250,7 +250,8 @@ def run_worker(options: WorkerOptions, listener: socket.socket, reports) -> None
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops the workers
     try:
         torch.set_num_threads(options.threads)
-        classifier = load(options.model_dir, device=options.device, engine=options.engine)
+        classifier = load(options.model_dir, device=options.device, engine=options.engine,
+                          prefer_onnx=True)
         app = create_app(classifier, options.settings)
         server = make_server(app, options.settings, options.access_log)
     except TextRNNError as error:
