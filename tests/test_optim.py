@@ -34,6 +34,7 @@ def test_the_probe_leaves_the_random_stream_alone_and_answers_once_per_process()
 
 @pytest.mark.parametrize("works", [True, False], ids=["bfloat16 kernels", "no bfloat16 kernels"])
 def test_amp_follows_the_probe_on_the_cpu_only(works, monkeypatch):
+    monkeypatch.setattr(textrnn.training.optim, "cpu_has_bfloat16_instructions", lambda: True)
     monkeypatch.setattr(textrnn.training.optim, "cpu_autocast_works", lambda *settings: works)
     lines = []
     assert use_amp(True, torch.device("cpu"), LSTM, lines.append) is works
@@ -44,6 +45,20 @@ def test_amp_follows_the_probe_on_the_cpu_only(works, monkeypatch):
                          "training in float32 instead"]
     assert use_amp(False, torch.device("cpu"), LSTM, lines.append) is False  # not asked: never on
     assert use_amp(True, torch.device("cuda"), LSTM, lines.append) is True  # float16 on CUDA is not the CPU's business
+
+
+def test_amp_on_a_cpu_without_bfloat16_instructions_stays_float32_and_says_why(monkeypatch):
+    monkeypatch.setattr(textrnn.training.optim, "cpu_has_bfloat16_instructions", lambda: False)
+    monkeypatch.setattr(textrnn.training.optim, "cpu_autocast_works", lambda *settings: True)  # emulated kernels run
+    lines = []
+    assert use_amp(True, torch.device("cpu"), LSTM, lines.append) is False
+    assert lines == ["--amp: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), where bfloat16 is slower "
+                     "than float32; training in float32 instead"]
+    assert use_amp(True, torch.device("cuda"), LSTM, lines.append) is True and len(lines) == 1
+
+
+def test_the_bfloat16_instructions_answer_is_a_bool():
+    assert isinstance(textrnn.training.optim.cpu_has_bfloat16_instructions(), bool)
 
 
 def test_amp_training_where_the_cpu_cannot_runs_in_float32_and_says_so(sentiment_files, tmp_path, monkeypatch,

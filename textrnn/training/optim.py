@@ -173,10 +173,23 @@ def cpu_autocast_works(cell: str, embedding_dim: int, hidden_dim: int, num_layer
     return True
 
 
+def cpu_has_bfloat16_instructions() -> bool:
+    """Whether the CPU computes bfloat16 natively (AVX-512 BF16 or AMX), as torch's own dispatch reads it."""
+    return any(getattr(torch.cpu, name, lambda: False)() for name in ("_is_avx512_bf16_supported",
+                                                                     "_is_amx_tile_supported"))
+
+
 def use_amp(asked: bool, device: torch.device, model_config: ModelConfig, log) -> bool:
-    """Whether a run that `asked` for mixed precision gets it here; where the CPU cannot, one line says so."""
+    """Whether a run that `asked` for mixed precision gets it here; where the CPU cannot, or would gain nothing,
+    one line says so."""
     if not asked or device.type != "cpu":
         return asked
+    if not cpu_has_bfloat16_instructions():
+        # oneDNN still runs bfloat16 on plain AVX-512 by converting every value: a training pass took 2.3x as long as
+        # float32 on such a Xeon (docs/BENCHMARKS.md, --amp), so --amp would only slow the run down
+        log("--amp: this CPU has no bfloat16 instructions (AVX-512 BF16 or AMX), where bfloat16 is slower than "
+            "float32; training in float32 instead")
+        return False
     fields = ("cell", "embedding_dim", "hidden_dim", "num_layers", "bidirectional")
     if cpu_autocast_works(*(getattr(model_config, name) for name in fields)):
         return True
