@@ -23,6 +23,7 @@ number goes through the same TextClassifier and classify_text. Measured, for eac
 """
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -244,7 +245,9 @@ def main(argv=None) -> int:
         args.limit, args.calls, args.rounds = 300, 200, 1
     if args.threads:
         torch.set_num_threads(args.threads)  # before loading: onnxruntime sessions take PyTorch's thread count
+    load_before = os.getloadavg()[0]
     measured = measure(args)
+    load_after = os.getloadavg()[0]
     int8 = measured["results"]["ORT int8"]["quantized"]
     command = (f"python scripts/benchmark_export.py --sst2-model {args.sst2_model} --imdb-model {args.imdb_model}"
                f" --limit {args.limit} --rounds {args.rounds} --calls {args.calls}"
@@ -253,8 +256,9 @@ def main(argv=None) -> int:
     lines = [
         f"{produced_by(command)}.", "",
         f"- Machine: {describe_machine(torch.device('cpu'))}; onnxruntime {onnxruntime.__version__} with as many "
-        "threads as PyTorch. The CPU was shared with other processes while this ran: timings are noisy, "
-        "throughput is the fastest of the passes. "
+        f"threads as PyTorch. Load average (1 minute): {load_before:.2f} at the start, {load_after:.2f} at the end "
+        "(above the benchmark's own 1, something else ran: then the timings are noisy); throughput is the fastest of "
+        "the passes. "
         f"The tokenizer alone reads {measured['tokenizer_reviews_per_s']:.0f} IMDB reviews/s, in every backend's "
         "reviews/s from raw text.",
         f"- int8 (onnxruntime dynamic quantization) did, SST-2 model: {int8[0]}; IMDB model: {int8[1]}.", "",
