@@ -1,6 +1,7 @@
 """Test helpers: tiny generated data and the flags of a tiny model (imported as `from helpers import ...`)."""
 
 import csv
+import json
 import random
 
 POSITIVE = ["great", "wonderful", "superb", "delightful", "brilliant", "moving", "charming", "excellent"]
@@ -31,3 +32,9 @@ def write_csv(path, rows, header=("text", "label")):
         writer.writerow(header)
         writer.writerows(rows)
     return path
+
+
+def metrics_history(directory) -> list[dict]:
+    """A run's metrics.jsonl, one dict per epoch, without the times (which differ between any two runs)."""
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in (directory / "metrics.jsonl").read_text().splitlines()]

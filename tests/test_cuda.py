@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, metrics_history
 from test_resume import KILL_AFTER_STEP, saved_position
 
 import textrnn.training.loop
@@ -99,11 +99,7 @@ def assert_close_results(run, expected):
     """Every epoch's metrics and the best weights agree with the uninterrupted run's. Looser than the CPU's test
     (tests/test_resume.py): CUDA kernels may sum in another order from one process to the next, and a resume that
     went wrong (another random stream, a batch seen twice or skipped) moves them by far more than this."""
-    def history(directory):
-        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                for line in (directory / "metrics.jsonl").read_text().splitlines()]
-
-    resumed, straight = history(run), history(expected)
+    resumed, straight = metrics_history(run), metrics_history(expected)
     assert [row["epoch"] for row in resumed] == [row["epoch"] for row in straight]
     for got, want in zip(resumed, straight):
         assert got == pytest.approx(want, rel=1e-3, abs=1e-4)

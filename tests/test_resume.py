@@ -7,7 +7,7 @@ import sys
 
 import pytest
 import torch
-from helpers import TINY_MODEL
+from helpers import TINY_MODEL, metrics_history
 
 import textrnn.checkpoint
 import textrnn.training.checkpoints
@@ -48,11 +48,7 @@ def assert_same_results(run, expected):
     Within float rounding rather than bit for bit: the same run gives the same bits only with the same thread
     count and kernels. A resume that went wrong (another random stream, a batch seen twice or skipped, a lost
     optimizer state) moves them by orders of magnitude more than this tolerance."""
-    def history(directory):
-        return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
-                for line in (directory / "metrics.jsonl").read_text().splitlines()]
-
-    resumed, straight = history(run), history(expected)
+    resumed, straight = metrics_history(run), metrics_history(expected)
     assert [row["epoch"] for row in resumed] == [row["epoch"] for row in straight]
     for got, want in zip(resumed, straight):
         assert got == pytest.approx(want, rel=1e-4, abs=1e-6)
