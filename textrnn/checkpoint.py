@@ -333,8 +333,10 @@ def read_model_config(directory: Path, config: dict) -> ModelConfig:
 def check_weights(path: Path, weights: dict[str, torch.Tensor], model_config: ModelConfig) -> None:
     """The weights must be the ones config.json describes, names and shapes, and finite; checked against
     a model on the meta device, so a config asking for a huge model allocates nothing before it fails."""
-    with torch.device("meta"):
-        expected = {name: tuple(t.shape) for name, t in RNNClassifier(model_config).state_dict().items()}
+    # device= rather than a `with torch.device("meta")` block: under that block the initialisers go through
+    # torch's reference ops, whose first call imports TorchDynamo (1.5 s of every load)
+    meta_model = RNNClassifier(model_config, device="meta")
+    expected = {name: tuple(t.shape) for name, t in meta_model.state_dict().items()}
     missing, unexpected = sorted(expected.keys() - weights.keys()), sorted(weights.keys() - expected.keys())
     if missing or unexpected:
         raise ModelDirError(f"{path} does not match {CONFIG_FILE} ({model_config.cell}, {model_config.num_layers} "
@@ -361,8 +363,8 @@ def load_model_dir(directory, device="cpu"):
     model_config, tokenizer, config = read_model_description(directory)
     weights, _ = read_safetensors(directory / WEIGHTS_FILE)
     check_weights(directory / WEIGHTS_FILE, weights, model_config)
-    model = RNNClassifier(model_config)
-    model.load_state_dict(weights, strict=True)
+    model = RNNClassifier(model_config, device="meta")  # no random initial weights: the saved ones replace them all
+    model.load_state_dict(weights, strict=True, assign=True)
     return model.to(device).eval(), tokenizer, config
 
 

@@ -90,11 +90,19 @@ def gather_steps(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(2).expand(-1, -1, x.size(2)))
 
 
+def meta_weight(rows: int, columns: int, device) -> torch.Tensor | None:
+    """An embedding table with no values on the meta device (None elsewhere: nn.Embedding draws its own), since
+    drawing them there goes through torch's reference ops, whose first call imports TorchDynamo (1.5 s)."""
+    return torch.empty(rows, columns, device="meta") if torch.device(device or "cpu").type == "meta" else None
+
+
 class RNNClassifier(nn.Module):
-    def __init__(self, config: ModelConfig):
+    def __init__(self, config: ModelConfig, device=None):
+        # device="meta": shapes without weights, for a model whose saved weights replace every value anyway
         super().__init__()
         self.config = config
-        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id)
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.pad_id,
+                                      _weight=meta_weight(config.vocab_size, config.embedding_dim, device))
         self.rnn = getattr(nn, CELLS[config.cell])(
             input_size=config.embedding_dim,
             hidden_size=config.hidden_dim,
@@ -103,19 +111,21 @@ class RNNClassifier(nn.Module):
             bidirectional=config.bidirectional,
             # PyTorch applies this between layers only; it warns when there is a single layer.
             dropout=config.dropout if config.num_layers > 1 else 0.0,
+            device=device,
         )
         self.dropout = nn.Dropout(config.dropout)
         self.num_directions = 2 if config.bidirectional else 1
         features = len(config.poolings) * config.hidden_dim * self.num_directions
         if config.ngrams:
             # Token ids index their own rows; the hashed runs of 2+ tokens come after the vocabulary.
-            self.ngram_embedding = nn.Embedding(config.vocab_size + config.ngram_buckets, config.ngram_dim,
-                                                padding_idx=config.pad_id)
+            rows = config.vocab_size + config.ngram_buckets
+            self.ngram_embedding = nn.Embedding(rows, config.ngram_dim, padding_idx=config.pad_id,
+                                                _weight=meta_weight(rows, config.ngram_dim, device))
             nn.init.uniform_(self.ngram_embedding.weight, -1 / config.ngram_dim, 1 / config.ngram_dim)  # as fastText
             with torch.no_grad():
                 self.ngram_embedding.weight[config.pad_id] = 0.0
             features += config.ngram_dim
-        self.head = nn.Linear(features, config.num_classes)
+        self.head = nn.Linear(features, config.num_classes, device=device)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
