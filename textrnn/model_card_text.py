@@ -8,8 +8,6 @@ import re
 import shlex
 from pathlib import Path, PureWindowsPath
 
-import torch
-
 from .model import ModelConfig, RNNClassifier
 from .tasks import task_of_model
 from .tokenizer import UNSPACED_SCRIPTS, UNSPACED_SHARE
@@ -113,8 +111,7 @@ def parameter_count(model_settings) -> int | None:
     """The model's parameters, counted on the meta device (nothing allocated); None where the settings do not
     build a model."""
     try:
-        with torch.device("meta"):
-            model = RNNClassifier(ModelConfig(**model_settings))
+        model = RNNClassifier(ModelConfig(**model_settings), device="meta")
     except (TypeError, ValueError):
         return None
     return sum(parameter.numel() for parameter in model.parameters())
