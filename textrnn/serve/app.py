@@ -226,11 +226,10 @@ def serve(model_dir, host: str = "127.0.0.1", port: int = 8080, settings: ServeS
         if workers > 1:
             options = WorkerOptions(str(model_dir), settings, device, threads, access_log, engine)
             return serve_workers(run_worker, options, listener, workers, announce)
-        torch.set_num_threads(threads)
-        classifier = load(model_dir, device=device, engine=engine, prefer_onnx=True)
-        app = create_app(classifier, settings)
+        classifier, server = build_server(WorkerOptions(str(model_dir), settings, device, threads, access_log,
+                                                        engine))
         announce([describe_engine(classifier)])
-        make_server(app, settings, access_log).run(sockets=[listener])
+        server.run(sockets=[listener])
     finally:
         listener.close()
 
@@ -245,15 +244,19 @@ class WorkerOptions:
     engine: str
 
 
+def build_server(options: WorkerOptions):
+    """(the loaded classifier, its uvicorn server): what one server process, or each worker, runs."""
+    torch.set_num_threads(options.threads)
+    classifier = load(options.model_dir, device=options.device, engine=options.engine, prefer_onnx=True)
+    app = create_app(classifier, options.settings)
+    return classifier, make_server(app, options.settings, options.access_log)
+
+
 def run_worker(options: WorkerOptions, listener: socket.socket, reports) -> None:
     """One worker process: load the model, say so on `reports`, serve from the shared listener until stopped."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the parent stops the workers
     try:
-        torch.set_num_threads(options.threads)
-        classifier = load(options.model_dir, device=options.device, engine=options.engine,
-                          prefer_onnx=True)
-        app = create_app(classifier, options.settings)
-        server = make_server(app, options.settings, options.access_log)
+        classifier, server = build_server(options)
     except TextRNNError as error:
         reports.put(("failed", os.getpid(), " ".join(str(error).split())))
         sys.exit(2)
