@@ -10,7 +10,7 @@ from helpers import make_texts
 from serve_process import multi_label_model, onnx_export
 from textrnn.errors import ConfigError
 from textrnn.explanations import explain
-from textrnn.inference import classify_text, engine_for_batch, load, onnx_copy, parity_problem
+from textrnn.inference import classify_text, load, onnx_copy, parity_problem
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -118,12 +118,6 @@ def test_a_failed_copy_names_the_reason_and_auto_runs_torch(trained_run):
 
     model, reason = onnx_copy(classifier, required=False, export=broken_export)
     assert model is None and reason.startswith("the ONNX copy could not be made (ModelDirError")
-
-
-def test_the_per_batch_rule_picks_a_loaded_engine(trained_run):
-    classifier = load(trained_run, engine="onnx")
-    for rows in (1, 32, 256, 10_000):
-        assert engine_for_batch(classifier.engine, classifier.engines, rows) in classifier.engines
 
 
 def test_the_cli_takes_engine(trained_run, capsys):

@@ -17,7 +17,6 @@ PyTorch on batches of IMDB reviews (459 against 466 reviews/s) and on one senten
 "torch" there. Behind the server it cut one request's p50 from 1.91 to 1.32 ms, so a server's "auto"
 (`prefer_onnx`) is "onnx" where it can be (onnx and onnxruntime installed, the CPU, the copy made and the probe
 passed), else "torch" with the reason logged.
-Which loaded engine runs each forward pass is engine_for_batch's one rule.
 """
 
 import importlib.util
@@ -42,19 +41,6 @@ from .tokenizer import TokenizerConfig, encode_batch
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 ENGINES = ("auto", "torch", "onnx")
 log = logging.getLogger("textrnn")
-
-
-def engine_for_batch(engine: str, loaded: dict, rows: int) -> str:
-    """The one place that picks the engine of a forward pass of `rows` texts, among the `loaded` ones ("torch"
-    and/or "onnx": a PyTorch model directory run by onnx has both), for a classifier loaded with `engine`.
-
-    Today: the loaded engine for every pass. A rule by batch size goes here, such as onnxruntime for small
-    batches (the server's, one-off calls) and PyTorch for large ones:
-        if engine == "onnx" and "torch" in loaded and rows > ONNX_MAX_ROWS: return "torch"
-    Both engines give the same probabilities within export.PARITY_TOLERANCE (checked at load), so a text's
-    answer does not depend on which one ran it beyond that.
-    """
-    return engine
 
 
 def check_texts(text_or_texts) -> tuple[list[str], bool]:
@@ -92,7 +78,7 @@ class TextClassifier:
         self.device = resolve_device(device)
         self.model = model.to(self.device).eval()  # what explanations read: gradients, when it is PyTorch's
         runs_onnx = onnx_model is not None or isinstance(model, OnnxModel)
-        self.engine = "onnx" if runs_onnx else "torch"  # the engine load chose: see engine_for_batch
+        self.engine = "onnx" if runs_onnx else "torch"  # the engine load chose, which runs every pass
         self.engines = {"torch": self.model} if not isinstance(model, OnnxModel) else {}
         if runs_onnx:
             self.engines["onnx"] = onnx_model or self.model
@@ -129,7 +115,7 @@ class TextClassifier:
         for start in range(0, len(order), batch_size):
             rows = order[start : start + batch_size]
             batch = collate([sequences[i] for i in rows])
-            run = self.engines[engine_for_batch(self.engine, self.engines, len(rows))]
+            run = self.engines[self.engine]
             logits[rows] = run(batch["ids"].to(self.device), batch["lengths"]).float().cpu().numpy()
         return logits
 
