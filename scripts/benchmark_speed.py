@@ -6,7 +6,8 @@
     .venv/bin/python scripts/benchmark_speed.py --quick           # any suite, small: a smoke test; writes nothing
 
 Each suite publishes its own block of --output (docs/BENCHMARKS.md): benchmark_speed (compare),
-benchmark_speed_gpu (gpu), benchmark_speed_full (full).
+benchmark_speed_gpu (gpu), benchmark_speed_full (full). Their parts: speed_reference.py (the tutorial peer),
+speed_floor.py (matrix-multiply rates and the floor), speed_gpu.py (the gpu suite).
 
 **compare** (the default on a CPU). The tutorial peer, written here the way the popular PyTorch sentiment
 tutorials do it (a Python regex tokenizer, a Counter vocabulary, shuffled random batches, embedding + BiLSTM over
@@ -29,206 +30,34 @@ import argparse
 import itertools
 import json
 import os
-import re
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections import Counter
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 import torch
-import torch.nn.functional as F
 from tokenizers import Tokenizer
-from torch import nn
-from torch.nn.utils.rnn import pack_padded_sequence, pad_sequence
 
 from textrnn import classify_text, load
-from textrnn.batching import EncodedSplit, make_loader
 from textrnn.data import encode_split, load_splits, prepare_data, quiet_datasets
-from textrnn.model import ModelConfig, RNNClassifier
 from textrnn.tokenizer import encode_batch, train_tokenizer
 from textrnn.training.config import TrainConfig
 from textrnn.training.train import train
 
 from common import describe_machine, latencies, produced_by, publish
+from speed_floor import describe_rate, epoch_flops, floor_seconds, goal_met, load_average, lstm_rates
+from speed_gpu import gpu_suite
+from speed_reference import (ReferenceLSTM, reference_numericalize, reference_predict, reference_tokenize,
+                             reference_train_epoch, reference_vocabulary)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHORT_SENTENCE = "a gorgeous, witty and moving film"
 PEER_RESULT = "peer result: "  # the line a peer process prints its result on
-AMP_DTYPES = {"cuda": torch.float16, "cpu": torch.bfloat16}  # textrnn's --amp: float16 + GradScaler on CUDA
-
-# ----------------------------------------------------------------------------- the reference pipeline
-
-LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-WORD = re.compile(r"\w+|[^\w\s]")
-PAD, UNK = 0, 1
-
-
-def reference_tokenize(text: str) -> list[str]:
-    return WORD.findall(LINE_BREAK.sub(" ", text.lower()))
-
-
-def reference_vocabulary(token_lists, max_size: int, min_freq: int) -> dict[str, int]:
-    counts = Counter()
-    for tokens in token_lists:
-        counts.update(tokens)
-    kept = [word for word, count in counts.most_common(max_size - 2) if count >= min_freq]
-    return {word: index for index, word in enumerate(kept, start=2)}
-
-
-def reference_numericalize(tokens: list[str], vocab: dict[str, int], max_length: int) -> list[int]:
-    return [vocab.get(token, UNK) for token in tokens[:max_length]] or [UNK]
-
-
-class ReferenceLSTM(nn.Module):
-    def __init__(self, vocab_size, embedding_dim, hidden_dim, num_classes, dropout):
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=PAD)
-        self.lstm = nn.LSTM(embedding_dim, hidden_dim, batch_first=True, bidirectional=True)
-        self.dropout = nn.Dropout(dropout)
-        self.fc = nn.Linear(2 * hidden_dim, num_classes)
-
-    def forward(self, ids, lengths):
-        embedded = self.dropout(self.embedding(ids))  # [batch, seq, emb]
-        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        _, (hidden, _) = self.lstm(packed)  # hidden: [2, batch, hidden]
-        return self.fc(self.dropout(torch.cat([hidden[-2], hidden[-1]], dim=-1)))
-
-
-def reference_batches(sequences, labels, batch_size, shuffle, seed=0):
-    order = np.random.default_rng(seed).permutation(len(sequences)) if shuffle else np.arange(len(sequences))
-    for start in range(0, len(order), batch_size):
-        rows = order[start : start + batch_size]
-        ids = pad_sequence([torch.tensor(sequences[i]) for i in rows], batch_first=True, padding_value=PAD)
-        yield ids, torch.tensor([len(sequences[i]) for i in rows]), torch.tensor([labels[i] for i in rows])
-
-
-def reference_train_epoch(model, optimizer, sequences, labels, batch_size, device, seed) -> None:
-    model.train()
-    for ids, lengths, batch_labels in reference_batches(sequences, labels, batch_size, shuffle=True, seed=seed):
-        optimizer.zero_grad()
-        loss = nn.functional.cross_entropy(model(ids.to(device), lengths), batch_labels.to(device))
-        loss.backward()
-        optimizer.step()
-
-
-def reference_predict(model, sequences, batch_size, device) -> np.ndarray:
-    model.eval()
-    predictions = []
-    with torch.no_grad():
-        for ids, lengths, _ in reference_batches(sequences, [0] * len(sequences), batch_size, shuffle=False):
-            predictions.append(model(ids.to(device), lengths).argmax(-1).cpu())
-    return torch.cat(predictions).numpy()
-
-
-# ----------------------------------------------------------------------------- matrix-multiply rates and the floor
-
-
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-@contextmanager
-def float32_matmul_as_cudnn(device: torch.device):
-    """On CUDA, float32 products as cuDNN's RNN kernels run them: TF32 where torch.backends.cudnn.allow_tf32
-    (PyTorch's default) allows it."""
-    before = torch.get_float32_matmul_precision()
-    if device.type == "cuda":
-        torch.set_float32_matmul_precision("high" if torch.backends.cudnn.allow_tf32 else "highest")
-    try:
-        yield
-    finally:
-        torch.set_float32_matmul_precision(before)
-
-
-def matmul_rate(rows: int, inner: int, columns: int, dtype: torch.dtype, device: torch.device,
-                warmup: int = 3, repeats: int = 11, min_seconds: float = 0.03) -> float | None:
-    """Sustained FLOP/s of torch.matmul([rows, inner], [inner, columns]): after `warmup` untimed calls, the median
-    of `repeats` timings, each of as many back-to-back calls as fill `min_seconds`. None where this device has no
-    such product in `dtype`."""
-    try:
-        with float32_matmul_as_cudnn(device):
-            a = torch.randn(rows, inner, device=device).to(dtype)
-            b = torch.randn(inner, columns, device=device).to(dtype)
-            for _ in range(warmup):
-                torch.matmul(a, b)
-            synchronize(device)
-            started = time.perf_counter()
-            torch.matmul(a, b)
-            synchronize(device)
-            calls = max(1, round(min_seconds / max(time.perf_counter() - started, 1e-7)))
-            times = []
-            for _ in range(repeats):
-                started = time.perf_counter()
-                for _ in range(calls):
-                    torch.matmul(a, b)
-                synchronize(device)
-                times.append((time.perf_counter() - started) / calls)
-    except RuntimeError:  # e.g. "addmm_impl_cpu_" not implemented for a dtype
-        return None
-    return 2 * rows * inner * columns / statistics.median(times)
-
-
-def lstm_rates(batch_size: int, seq_len: int, embedding_dim: int, hidden_dim: int, dtype: torch.dtype,
-               device: torch.device) -> dict | None:
-    """The two products of an LSTM layer: the input projection of a whole batch, [batch * seq, emb] x [emb, 4h],
-    and one recurrent step, [batch, h] x [h, 4h]."""
-    gates = 4 * hidden_dim
-    rates = {"input": matmul_rate(batch_size * seq_len, embedding_dim, gates, dtype, device),
-             "recurrent": matmul_rate(batch_size, hidden_dim, gates, dtype, device)}
-    return rates if None not in rates.values() else None
-
-
-def epoch_flops(tokens: int, embedding_dim: int, hidden_dim: int, passes: int = 3, directions: int = 2) -> dict:
-    """Matrix-product FLOPs of a one-layer (Bi)LSTM over `tokens` real tokens: each token, in each direction, is
-    multiplied into the 4 gates by the input and the recurrent weights (a multiply-add is 2 FLOPs). passes=3:
-    forward and backward (the backward pass costs about twice the forward); 1: forward only."""
-    gates = 4 * hidden_dim
-    return {"input": passes * directions * 2 * gates * embedding_dim * tokens,
-            "recurrent": passes * directions * 2 * gates * hidden_dim * tokens}
-
-
-def floor_seconds(flops: dict, rates: dict) -> float:
-    """The time those FLOPs take at the measured rate of each kind of product."""
-    return flops["input"] / rates["input"] + flops["recurrent"] / rates["recurrent"]
-
-
-def epoch_floor(lengths: np.ndarray, batch_size: int, embedding_dim: int, hidden_dim: int) -> dict:
-    """FLOPs of one BiLSTM epoch (forward + backward, by kind and in all) and its sequential steps with
-    length-bucketed batches."""
-    flops = epoch_flops(int(lengths.sum()), embedding_dim, hidden_dim)
-    ordered = np.sort(lengths)  # bucketed batches hold similar lengths: each costs its longest text's steps
-    steps = sum(int(ordered[min(i + batch_size, len(ordered)) - 1]) for i in range(0, len(ordered), batch_size))
-    return {**flops, "flops": flops["input"] + flops["recurrent"],
-            "sequential_steps": 2 * steps}  # the backward pass walks every step again
-
-
-def describe_rate(rate: float | None) -> str:
-    if rate is None:
-        return "not run"
-    return f"{rate / 1e9:.3g} GFLOP/s" if rate < 1e12 else f"{rate / 1e12:.3g} TFLOP/s"
-
-
-def precision(amp: bool, device: torch.device) -> str:
-    """What a cell computes in: float32, or AMP's type on this device."""
-    return str(AMP_DTYPES[device.type]).removeprefix("torch.") if amp else "float32"
-
-
-def goal_met(ok: bool) -> str:
-    return "yes" if ok else "no"
-
-
-def load_average() -> float:
-    return os.getloadavg()[0]
-
 
 # ----------------------------------------------------------------------------- suite compare: the CPU comparison
 
@@ -447,231 +276,6 @@ def compare_suite(args, device: torch.device, command: str) -> dict:
             "load_average": [load_start, load_end]}
 
 
-# ----------------------------------------------------------------------------- suite gpu: the GPU grid
-
-
-@dataclass(frozen=True)
-class GpuGrid:
-    texts: int = 25_000
-    max_length: int = 512
-    embedding_dim: int = 256
-    hidden_dim: int = 256
-    batch_sizes: tuple[int, ...] = (32, 128, 512)
-    train_seconds: float = 3.0  # each cell trains this long (at least min_steps steps), then infers half as long
-    min_steps: int = 10
-    warmup_steps: int = 3
-
-
-QUICK_GRID = GpuGrid(texts=1_000, max_length=64, embedding_dim=64, hidden_dim=64, batch_sizes=(16, 64),
-                     train_seconds=0.3, min_steps=2, warmup_steps=1)
-
-
-def encode_imdb(data: Path, grid: GpuGrid) -> tuple[EncodedSplit, ModelConfig]:
-    """IMDB's training reviews (a seeded sample of grid.texts when fewer than all) as textrnn encodes them for the
-    document preset at the grid's sizes, without the bag; and the model's config."""
-    table = pq.read_table(data / "train.parquet", columns=["text", "label"])
-    if grid.texts < table.num_rows:
-        table = table.take(np.random.default_rng(0).permutation(table.num_rows)[: grid.texts])
-    texts, labels = table.column("text").to_pylist(), table.column("label").to_numpy()
-    config = TrainConfig(preset="document", max_length=grid.max_length, embedding_dim=grid.embedding_dim,
-                         hidden_dim=grid.hidden_dim, ngrams=0).resolve(texts)
-    tokenizer = train_tokenizer(texts, config.tokenizer_config(), num_texts=len(texts))
-    sequences = encode_batch(tokenizer, texts, config.tokenizer_config())
-    lengths = np.array([len(sequence) for sequence in sequences], dtype=np.int64)
-    ids = np.fromiter(itertools.chain.from_iterable(sequences), dtype=np.int32, count=int(lengths.sum()))
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    model_config = config.model_config(tokenizer.get_vocab_size(), int(labels.max()) + 1)
-    return EncodedSplit(ids, offsets, labels.astype(np.int64)), model_config
-
-
-def fix_recurrence(model: RNNClassifier, packed: bool) -> RNNClassifier:
-    """The model's own forward with the recurrence always packed or always padded: encode's `packed` argument,
-    which the model otherwise picks by the device (packed on CUDA)."""
-    model.encode = lambda x, lengths: RNNClassifier.encode(model, x, lengths, packed=packed)
-    return model
-
-
-def timed_steps(step, batches, grid: GpuGrid, seconds: float, device: torch.device) -> dict:
-    """grid.warmup_steps untimed steps, then steps until `seconds` have passed and grid.min_steps have run (or the
-    batches run out), the device synchronised before and after. step(batch) -> (texts, real tokens)."""
-    for _ in range(grid.warmup_steps):
-        step(next(batches))
-    synchronize(device)
-    started, steps, texts, tokens = time.perf_counter(), 0, 0, 0
-    for batch in batches:
-        done = step(batch)
-        steps, texts, tokens = steps + 1, texts + done[0], tokens + done[1]
-        if steps >= grid.min_steps and time.perf_counter() - started >= seconds:
-            break
-    synchronize(device)
-    return {"steps": steps, "texts": texts, "tokens": tokens, "seconds": time.perf_counter() - started}
-
-
-class TrainingStep:
-    """One training step as textrnn's: autocast, cross-entropy, GradScaler (float16), gradient clipping at 1.0,
-    fused AdamW."""
-
-    def __init__(self, model: RNNClassifier, amp: bool, device: torch.device):
-        self.model, self.amp, self.device = model.train(), amp, device
-        try:
-            self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01, fused=True)
-        except (RuntimeError, TypeError):
-            self.optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.01)
-        self.scaler = torch.amp.GradScaler(device.type, enabled=amp and AMP_DTYPES[device.type] == torch.float16)
-
-    def __call__(self, batch: dict) -> tuple[int, int]:
-        ids = batch["ids"].to(self.device, non_blocking=True)
-        labels = batch["labels"].to(self.device, non_blocking=True)
-        with torch.autocast(self.device.type, dtype=AMP_DTYPES[self.device.type], enabled=self.amp):
-            logits = self.model(ids, batch["lengths"])
-        loss = F.cross_entropy(logits.float(), labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)
-        torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        return len(batch["lengths"]), int(batch["lengths"].sum())
-
-
-class InferenceStep:
-    def __init__(self, model: RNNClassifier, amp: bool, device: torch.device):
-        self.model, self.amp, self.device = model.eval(), amp, device
-
-    @torch.inference_mode()
-    def __call__(self, batch: dict) -> tuple[int, int]:
-        with torch.autocast(self.device.type, dtype=AMP_DTYPES[self.device.type], enabled=self.amp):
-            self.model(batch["ids"].to(self.device, non_blocking=True), batch["lengths"])
-        return len(batch["lengths"]), int(batch["lengths"].sum())
-
-
-def measure_cell(model_config, encoded: EncodedSplit, batch_size: int, amp: bool, packed: bool,
-                 device: torch.device, grid: GpuGrid) -> dict:
-    """Training tokens/s and inference reviews/s of one cell of the grid, each on shuffled bucketed batches. A cell
-    that fails (out of memory, a kernel missing) says why, and the grid goes on."""
-    cell = {"amp": amp, "precision": precision(amp, device), "batch_size": batch_size, "packed": packed}
-    torch.manual_seed(0)
-    try:
-        model = fix_recurrence(RNNClassifier(model_config).to(device), packed)
-        pin = device.type == "cuda"
-        loader = make_loader(encoded, batch_size, shuffle=True, seed=0, pin_memory=pin)
-        cell["training"] = timed_steps(TrainingStep(model, amp, device), iter(loader), grid, grid.train_seconds,
-                                       device)
-        loader = make_loader(encoded, batch_size, shuffle=True, seed=1, pin_memory=pin)
-        cell["inference"] = timed_steps(InferenceStep(model, amp, device), iter(loader), grid,
-                                        grid.train_seconds / 2, device)
-    except (RuntimeError, StopIteration) as error:  # torch.OutOfMemoryError is a RuntimeError
-        cell["error"] = f"{type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''}"
-    finally:
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
-    return cell
-
-
-def cell_epoch(cell: dict, encoded: EncodedSplit) -> float:
-    """A cell's epoch, extrapolated: the epoch's real tokens at the rate of the timed steps (inf if it failed)."""
-    if "error" in cell:
-        return float("inf")
-    return int(encoded.lengths.sum()) * cell["training"]["seconds"] / cell["training"]["tokens"]
-
-
-def cell_row(cell: dict, encoded: EncodedSplit, floors: dict) -> str:
-    floor = floors[(cell["amp"], cell["batch_size"])]
-    opening = (f"| {cell['precision']} | {cell['batch_size']} | {'packed' if cell['packed'] else 'padded'} | ")
-    if "error" in cell:
-        return opening + f"failed: {cell['error'].replace('|', '/')} | | {floor['train_s']:.3f} | | | | |"
-    training, inference = cell["training"], cell["inference"]
-    epoch = cell_epoch(cell, encoded)
-    return opening + (f"{training['tokens'] / training['seconds']:,.0f} | {epoch:.2f} | {floor['train_s']:.3f} | "
-                      f"{epoch / floor['train_s']:.1f}x | {inference['texts'] / inference['seconds']:,.0f} | "
-                      f"{len(encoded) / floor['inference_s']:,.0f} | {training['steps']} + {inference['steps']} |")
-
-
-def grid_floors(encoded: EncodedSplit, grid: GpuGrid, device: torch.device) -> tuple[dict, dict]:
-    """The measured matrix-multiply rates at each batch size, in float32 (TF32 as cuDNN allows it) and float16, and
-    the floor of an epoch's training and inference from them."""
-    tokens = int(encoded.lengths.sum())
-    train_flops = epoch_flops(tokens, grid.embedding_dim, grid.hidden_dim)
-    inference_flops = epoch_flops(tokens, grid.embedding_dim, grid.hidden_dim, passes=1)
-    rates, floors = {}, {}
-    for amp, batch_size in itertools.product((False, True), grid.batch_sizes):
-        dtype = AMP_DTYPES[device.type] if amp else torch.float32
-        rates[(amp, batch_size)] = lstm_rates(batch_size, grid.max_length, grid.embedding_dim, grid.hidden_dim,
-                                              dtype, device)
-        floors[(amp, batch_size)] = {"train_s": floor_seconds(train_flops, rates[(amp, batch_size)]),
-                                     "inference_s": floor_seconds(inference_flops, rates[(amp, batch_size)])}
-    return rates, floors
-
-
-def gpu_lines(cells: list[dict], encoded: EncodedSplit, grid: GpuGrid, rates: dict, floors: dict,
-              device: torch.device) -> list[str]:
-    gates = 4 * grid.hidden_dim
-    plain, amp = f"float32{' (TF32)' if device.type == 'cuda' else ''}", precision(True, device)
-    rate_rows = [f"| {batch_size} | {describe_rate(rates[(False, batch_size)]['input'])} | "
-                 f"{describe_rate(rates[(True, batch_size)]['input'])} | "
-                 f"{describe_rate(rates[(False, batch_size)]['recurrent'])} | "
-                 f"{describe_rate(rates[(True, batch_size)]['recurrent'])} |" for batch_size in grid.batch_sizes]
-    best = min(cells, key=lambda cell: cell_epoch(cell, encoded))
-    fastest = cell_epoch(best, encoded)
-    return [
-        "| precision | batch | recurrence | training tokens/s | epoch (s) | floor (s) | over the floor | inference "
-        "reviews/s | at the floor | steps timed (training + inference) |",
-        "|---|---:|---|---:|---:|---:|---:|---:|---:|---:|",
-        *(cell_row(cell, encoded, floors) for cell in cells), "",
-        f"Fastest epoch: {fastest:.2f} s ({best['precision']}, batch "
-        f"{best['batch_size']}, {'packed' if best['packed'] else 'padded'}); the goal, a CUDA epoch of a BiLSTM "
-        f"256/256 in at most 3 s: {goal_met(fastest <= 3)}.", "",
-        f"Matrix-multiply rates (torch.matmul, median of 11 timings after 3 warm-up calls), input projection "
-        f"[batch x {grid.max_length}, {grid.embedding_dim}] x [{grid.embedding_dim}, {gates}] and one recurrent "
-        f"step [batch, {grid.hidden_dim}] x [{grid.hidden_dim}, {gates}]. One product per call, launched from "
-        "Python: at the small recurrent shapes that times the launch as much as the arithmetic, so kernels that run "
-        "many steps in one launch (cuDNN's persistent RNN kernels) can come in under this floor.", "",
-        f"| batch | input, {plain} | input, {amp} | recurrent, {plain} | recurrent, {amp} |",
-        "|---:|---:|---:|---:|---:|", *rate_rows, "",
-    ]
-
-
-def gpu_suite(args, device: torch.device, command: str) -> dict:
-    grid = QUICK_GRID if args.quick else GpuGrid()
-    load_start = load_average()
-    started = time.perf_counter()
-    encoded, model_config = encode_imdb(Path(args.data), grid)
-    print(f"encoded {len(encoded):,} reviews, {int(encoded.lengths.sum()):,} tokens in "
-          f"{time.perf_counter() - started:.1f} s; model {model_config}", flush=True)
-    rates, floors = grid_floors(encoded, grid, device)
-    print(f"matrix-multiply rates: {rates}", flush=True)
-    cells = []
-    for amp, batch_size, packed in itertools.product((False, True), grid.batch_sizes, (True, False)):
-        cells.append(measure_cell(model_config, encoded, batch_size, amp, packed, device, grid))
-        print(cell_row(cells[-1], encoded, floors), flush=True)
-    load_end = load_average()
-    lines = [
-        f"{produced_by(command)}, in {time.perf_counter() - started:.0f} s.", "",
-        f"- Machine: {describe_machine(device)}. Load average (1 minute): {load_start:.2f} at the start, "
-        f"{load_end:.2f} at the end.",
-        f"- Data: {len(encoded):,} IMDB training reviews, {int(encoded.lengths.sum()):,} real tokens after textrnn's "
-        f"tokenizer (document preset: {grid.max_length} tokens kept, head+tail).",
-        f"- Model: textrnn's RNNClassifier, a one-layer BiLSTM {grid.embedding_dim}/{grid.hidden_dim}, max pooling, "
-        "word dropout 0.2, dropout 0.3, no bag of n-grams; a step as textrnn's (autocast, GradScaler under float16, "
-        "gradient clipping, fused AdamW) on textrnn's shuffled length-bucketed batches. `packed`: "
-        "`encode(..., packed=True)`, cuDNN's packed kernels (textrnn's choice on CUDA); `padded`: "
-        "`packed=False`, the per-direction padded kernels of textrnn's CPU path.",
-        f"- Time-boxed: each cell trains for {grid.train_seconds:g} s (at least {grid.min_steps} steps, after "
-        f"{grid.warmup_steps} untimed ones, the GPU synchronised before and after) and the epoch is extrapolated "
-        f"from the real tokens per second of those steps; inference (`inference_mode`, from token ids, the same "
-        f"batch size) is timed for {grid.train_seconds / 2:g} s the same way. No accuracy is measured here.",
-        "- The floor: forward and backward FLOPs (3x the forward) of the epoch's real tokens (inference: forward "
-        "only), each product kind at its measured rate below, in float16 with AMP and float32 (TF32, as cuDNN's "
-        "default allows) without; embedding lookups, nonlinearities, pooling, the head and the optimiser are left "
-        "out.", "",
-        *gpu_lines(cells, encoded, grid, rates, floors, device),
-    ]
-    publish(lines, args.output, "benchmark_speed_gpu", write=not args.quick)
-    return {"grid": asdict(grid), "rates": {str(key): value for key, value in rates.items()},
-            "floors": {str(key): value for key, value in floors.items()}, "cells": cells,
-            "load_average": [load_start, load_end]}
-
-
 # ----------------------------------------------------------------------------- suite full: one epoch on all of IMDB
 
 
@@ -867,3 +471,4 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
