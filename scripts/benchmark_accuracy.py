@@ -4,6 +4,7 @@ data set, several seeds.
     .venv/bin/python scripts/benchmark_accuracy.py                        # every set in ../shared/data, seeds 0-2
     .venv/bin/python scripts/benchmark_accuracy.py --datasets sst2 --seeds 0
     .venv/bin/python scripts/benchmark_accuracy.py --datasets online_shopping_zh:category  # NAME:LABEL_COLUMN
+    .venv/bin/python scripts/benchmark_accuracy.py --cuts [--draws 2]     # small-data cuts, NAME[:LABEL]@SIZE.DRAW
     .venv/bin/python scripts/benchmark_accuracy.py --quick                # 2,000 texts a set, 1 seed: a smoke test
     .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the logs
     .venv/bin/python scripts/benchmark_accuracy.py --baselines-only --datasets sst2 [--baselines fasttext]
@@ -22,9 +23,9 @@ and are scored on the same test split:
   made spaces; in a script written without spaces (Chinese) every character is a token, so its bigrams are
   character bigrams. Labels go in as `__label__N`. Single-label sets: fastText's autotune chooses lr, epoch,
   dim, subwords (minn/maxn) and dsub by validation accuracy within --fasttext-autotune seconds (default 120;
-  bucket fixed at 2M, see FASTTEXT_BUCKET), then retrains on train. The tuned settings are printed and
-  recorded. fastText with --fasttext-threads above 1 (default 2) is not deterministic even with
-  --fasttext-seed; both are recorded.
+  a cut --fasttext-autotune-cut, default 60; bucket fixed at 2M, see FASTTEXT_BUCKET), then retrains on train.
+  The tuned settings are printed and recorded. fastText with --fasttext-threads above 1 (default 2) is not
+  deterministic even with --fasttext-seed; both are recorded.
 
 Multi-label sets (goemotions) are scored by macro- and micro-F1: the TF-IDF baseline is one-vs-rest logistic
 regressions, fastText one-vs-all loss (`ova`) with its lr, epoch and dim from a small grid, each with per-label
@@ -57,7 +58,7 @@ from textrnn.data import load_splits, prepare_data, quiet_datasets
 from textrnn.metrics import multi_label_metrics, predict, tune_thresholds
 from textrnn.tokenizer import choose_kind
 
-from common import data_flags, produced_by, read_jsonl, replace_block, today
+from common import data_flags, produced_by, read_jsonl, replace_block, split_files, today
 
 ROOT = Path(__file__).resolve().parent.parent
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
@@ -73,6 +74,12 @@ FASTTEXT_MULTI_GRID = {"lr": (0.1, 0.3, 1.0), "epoch": (5, 15, 30), "dim": (50, 
 FASTTEXT_BUCKET = 2_000_000
 FASTTEXT_SETTINGS = ("lr", "epoch", "dim", "wordNgrams", "minn", "maxn", "minCount", "bucket", "dsub", "loss")
 PUNCTUATION = re.compile(r"([^\w\s])")
+# The small-data conditions --cuts runs: (NAME[:LABEL_COLUMN], training sizes). A size not below the set's train
+# split is skipped (ag_news_small's train has 6,000 texts); each size is run for draws 0..--draws - 1.
+CUTS = (("online_shopping_zh", (2000, 5000, 10000)), ("online_shopping_zh:category", (2000, 5000, 10000)),
+        ("ag_news_small", (2000, 5000, 10000)), ("sst2", (5000,)))
+CUT_SUFFIX = re.compile(r"(?P<set>[^@]+)(?:@(?P<size>\d+)(?:\.(?P<draw>\d+))?)?")
+CUT_SPLITS = ("train", "validation", "test")
 
 
 def written_with_spaces(texts) -> bool:
@@ -226,6 +233,85 @@ def fasttext_baseline(data, threads: int = 2, seed: int = 0, autotune_seconds: i
             "seconds": time.time() - started, "accuracy": float((test_probs.argmax(1) == test_y).mean())}
 
 
+def parse_cut(name: str) -> tuple[str, int | None, int]:
+    """(NAME[:LABEL_COLUMN], SIZE, DRAW) of a data-set name NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; SIZE None for a full
+    set, DRAW 0 unless given. `online_shopping_zh:category@5000.1` -> ("online_shopping_zh:category", 5000, 1)."""
+    match = CUT_SUFFIX.fullmatch(name)
+    if not match or (match["size"] is not None and int(match["size"]) < 1):
+        raise SystemExit(f"data set {name!r}: expected NAME[:LABEL_COLUMN][@SIZE[.DRAW]], SIZE and DRAW whole "
+                         "numbers, SIZE at least 1 (e.g. ag_news_small@2000, online_shopping_zh:category@5000.1)")
+    if match["size"] is None:
+        return match["set"], None, 0
+    return match["set"], int(match["size"]), int(match["draw"] or 0)
+
+
+def cut_name(name: str) -> str:
+    """The name the logs and the table give a data set: a cut's always with its draw (`sst2@5000` ->
+    `sst2@5000.0`), so a cut asked for either way is one row; a full set's as given."""
+    full, size, draw = parse_cut(name)
+    return name if size is None else f"{full}@{size}.{draw}"
+
+
+def safe_name(name: str) -> str:
+    """A data-set name as a folder name: `:` and `@` made `-` (`online_shopping_zh:category@5000.1` ->
+    `online_shopping_zh-category-5000.1`); a full set's name as the run folders have always had it."""
+    return re.sub(r"[:@]", "-", name)
+
+
+def train_sizes(root: Path, names) -> dict[str, int]:
+    """Each named set's (NAME or NAME:LABEL_COLUMN) train-split size, from its train file's parquet metadata."""
+    import pyarrow.parquet as pq
+
+    folders = {name.partition(":")[0] for name in names}
+    return {folder: pq.ParquetFile(split_files(root / folder)["train"]).metadata.num_rows for folder in folders}
+
+
+def cut_names(sizes: dict[str, int], draws: int, cuts=CUTS) -> list[str]:
+    """--cuts as data-set names, set by set, size by size, draws 0..draws - 1: `ag_news_small@2000.0`, ...; a size
+    at or above the set's train size (`sizes`, by folder name) is skipped."""
+    return [f"{name}@{size}.{draw}" for name, cut_sizes in cuts for size in cut_sizes
+            if size < sizes[name.partition(":")[0]] for draw in range(draws)]
+
+
+def make_cut(root: Path, name: str, cuts_folder: Path) -> Path:
+    """The cut NAME[:LABEL_COLUMN]@SIZE.DRAW as parquet files in cuts_folder/safe_name(name)/: SIZE texts of the
+    set's train split (datasets' shuffle(seed=DRAW), then the first SIZE), its validation and test splits whole,
+    as the set has them (SST-2: train and validation). Written again each time: the same name, the same texts."""
+    full, size, draw = parse_cut(name)
+    source = root / full.partition(":")[0]
+    if not source.is_dir():
+        raise SystemExit(f"data set {name!r}: no folder {source}")
+    files = {split: path for split, path in split_files(source).items() if split in CUT_SPLITS}
+    if "train" not in files:
+        raise SystemExit(f"data set {name!r}: {source} has no train split to cut")
+    raw = load_splits(**{f"{split}_file": path for split, path in files.items()})
+    if size >= len(raw["train"]):
+        raise SystemExit(f"data set {name!r}: the cut's size {size:,} is not below the train split's "
+                         f"{len(raw['train']):,} texts of {full.partition(':')[0]}; use the full set or a smaller size")
+    folder = cuts_folder / safe_name(cut_name(name))
+    folder.mkdir(parents=True, exist_ok=True)
+    for split in CUT_SPLITS:
+        (folder / f"{split}.parquet").unlink(missing_ok=True)
+    raw["train"].shuffle(seed=draw).select(range(size)).to_parquet(str(folder / "train.parquet"))
+    for split in ("validation", "test"):
+        if split in raw:
+            raw[split].to_parquet(str(folder / f"{split}.parquet"))
+    return folder
+
+
+def cut_flags(folder: Path, label_column: str = "") -> list[str]:
+    """textrnn's data flags for a cut's files, as data_flags gives them for the full set: train, validation and
+    test files; with no test split (SST-2), train and the validation file as the test."""
+    files = split_files(folder)
+    flags = ["--train-file", str(files["train"])]
+    if "test" in files:
+        flags += ["--validation-file", str(files["validation"])] if "validation" in files else []
+        flags += ["--test-file", str(files["test"])]
+    elif "validation" in files:
+        flags += ["--test-file", str(files["validation"])]
+    return flags + (["--label-column", label_column] if label_column else [])
+
+
 def quick_copy(data, folder: Path) -> Path:
     """2,000 training, 500 validation and 1,000 test texts of `data` as parquet files: a smoke test's data."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -361,7 +447,7 @@ def latest_baselines() -> dict[tuple[str, str], dict]:
 def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
     """A data set's row as write_results takes it: textrnn's runs and the latest result of each baseline, from
     the baseline log or else the last run's record (old run-log rows have TF-IDF only)."""
-    test_split = "test" if "--dataset" in data_flags(root, name) else "validation"
+    test_split = "test" if "--dataset" in data_flags(root, parse_cut(name)[0]) else "validation"
     last = runs[-1] if runs else {}
     return {"dataset": name, "test_split": test_split, "runs": runs,
             "tfidf": baselines.get((name, "tfidf")) or last.get("baseline"),
@@ -380,16 +466,23 @@ def rows_from_log(names: list[str] | None, root: Path) -> list[dict]:
     return [row for row in rows if row["runs"] or row["tfidf"] or row["fasttext"]]
 
 
-def load_data(root: Path, name: str, quick_folder: Path | None):
-    """(textrnn's data flags, the prepared splits) of NAME[:LABEL_COLUMN]; with `quick_folder`, a small copy."""
-    flags = data_flags(root, name)
+def load_data(root: Path, name: str, quick_folder: Path | None, cuts_folder: Path | None = None):
+    """(textrnn's data flags, the prepared splits) of NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; a cut is written to
+    `cuts_folder` first (make_cut) and read from its files; with `quick_folder`, a small copy."""
+    full, size, _ = parse_cut(name)
+    if size is None:
+        flags = data_flags(root, name)
+    else:
+        if cuts_folder is None:
+            raise SystemExit(f"data set {name!r} is a cut: it needs a folder to be written to")
+        flags = cut_flags(make_cut(root, name, cuts_folder), full.partition(":")[2])
     files = dict(zip(flags[::2], flags[1::2]))
-    data = prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"),
-                                    test_file=files.get("--test-file")), label_column=files.get("--label-column"),
+    data = prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"), files.get("--validation-file"),
+                                    files.get("--test-file")), label_column=files.get("--label-column"),
                         seed=TrainConfig.seed)
     if quick_folder:
-        data = prepare_data(load_splits(str(quick_copy(data, quick_folder / name))))
-        flags = ["--dataset", str(quick_folder / name)]
+        data = prepare_data(load_splits(str(quick_copy(data, quick_folder / safe_name(name)))))
+        flags = ["--dataset", str(quick_folder / safe_name(name))]
     return flags, data
 
 
@@ -398,6 +491,14 @@ def headline(result: dict) -> str:
     if "macro_f1" in result:
         return f"macro-F1 {result['macro_f1']:.2%}, micro-F1 {result['micro_f1']:.2%}"
     return f"accuracy {result['accuracy']:.2%}"
+
+
+def autotune_seconds(name: str, args) -> int:
+    """fastText's autotuneDuration for a set: 10 s for --quick, --fasttext-autotune-cut for a cut (small, so quick
+    to tune), --fasttext-autotune for a full set."""
+    if args.quick:
+        return 10
+    return args.fasttext_autotune_cut if parse_cut(name)[1] is not None else args.fasttext_autotune
 
 
 def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
@@ -409,7 +510,7 @@ def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
               f"{results['tfidf']['seconds']:.0f}s)", flush=True)
     if "fasttext" in args.baselines:
         results["fasttext"] = fasttext_baseline(data, args.fasttext_threads, args.fasttext_seed,
-                                                10 if args.quick else args.fasttext_autotune)
+                                                autotune_seconds(name, args))
         result = results["fasttext"]
         print(f"{name}: fastText {headline(result)} (validation {result['valid_score']:.2%}); {result['tuning']}, thread={result['thread']}, seed "
               f"{result['seed']}, {result['seconds']:.0f}s; tuned settings: {result['settings']}", flush=True)
@@ -424,8 +525,16 @@ def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
-    parser.add_argument("--datasets", nargs="*", help="default: every folder in --data-root (--from-log: every set "
-                                                      "in the logs)")
+    parser.add_argument("--datasets", nargs="*", help="NAME[:LABEL_COLUMN][@SIZE[.DRAW]] each, @SIZE.DRAW a cut: "
+                                                      "SIZE training texts, sample DRAW (default 0) of the train "
+                                                      "split; default: every folder in --data-root (--from-log: every "
+                                                      "set in the logs)")
+    parser.add_argument("--cuts", action="store_true",
+                        help="instead of --datasets: the small-data cuts of CUTS, " + "; ".join(
+                            f"{name} at {', '.join(map(str, sizes))}" for name, sizes in CUTS)
+                        + " training texts (a size not below the set's train split skipped), draws 0..--draws - 1; "
+                          "the table is then rebuilt from the logs, the cuts as rows beside the full sets")
+    parser.add_argument("--draws", type=int, default=2, help="--cuts: how many draws of each cut (default 2)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
     parser.add_argument("--runs", default=str(ROOT / "runs" / "benchmark"), help="where the trained models go")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
@@ -440,32 +549,43 @@ def main(argv=None) -> int:
     parser.add_argument("--baselines", nargs="+", choices=BASELINES, default=list(BASELINES),
                         help="which baselines to compute (default both)")
     parser.add_argument("--fasttext-autotune", type=int, default=120, metavar="SECONDS",
-                        help="fastText's autotuneDuration per single-label set (default 120)")
+                        help="fastText's autotuneDuration per single-label full set (default 120)")
+    parser.add_argument("--fasttext-autotune-cut", type=int, default=60, metavar="SECONDS",
+                        help="fastText's autotuneDuration per single-label cut NAME@SIZE.DRAW (default 60)")
     parser.add_argument("--fasttext-threads", type=int, default=2, help="fastText's thread count (default 2; "
                                                                          "above 1 its results vary run to run)")
     parser.add_argument("--fasttext-seed", type=int, default=0)
     parser.add_argument("extra", nargs="*", help="more textrnn train flags, after --")
     args = parser.parse_args(argv)
+    if args.cuts and args.datasets:
+        parser.error("give --cuts or --datasets, not both")
+    if args.draws < 1:
+        parser.error("--draws must be 1 or more")
     quiet_datasets()
     seeds, extra = (args.seeds[:1], [*args.extra, "--epochs", "1"]) if args.quick else (args.seeds, args.extra)
     root = Path(args.data_root)
     given = sys.argv[1:] if argv is None else argv
     command = "python scripts/benchmark_accuracy.py" + (" " + shlex.join(given) if given else "")
+    if args.cuts:
+        names = cut_names(train_sizes(root, [name for name, _ in CUTS]), args.draws)
+    else:
+        names = [cut_name(name) for name in args.datasets or []]
     if args.from_log:
-        write_results(rows_from_log(args.datasets, root), Path(args.results), command)
+        write_results(rows_from_log(names or None, root), Path(args.results), command)
         return 0
-    names = args.datasets or sorted(p.name for p in root.iterdir() if p.is_dir())
+    names = names or sorted(p.name for p in root.iterdir() if p.is_dir())
     quick_folder = Path(args.runs) / "quick-data" if args.quick else None
+    cuts_folder = Path(args.runs) / "cuts"
     BASELINE_LOG.parent.mkdir(parents=True, exist_ok=True)
     rows = []
     for name in names:
-        flags, data = load_data(root, name, quick_folder)
+        flags, data = load_data(root, name, quick_folder, cuts_folder)
         baselines = run_baselines(name, data, args, command)
         if args.baselines_only:
             continue
         runs = []
         for seed in seeds:
-            run = run_textrnn(flags, seed, Path(args.runs) / f"{name.replace(':', '-')}-seed{seed}", extra)
+            run = run_textrnn(flags, seed, Path(args.runs) / f"{safe_name(name)}-seed{seed}", extra)
             print(f"{name} seed {seed}: textrnn accuracy {run['accuracy']:.2%}, macro-F1 {run['macro_f1']:.2%} in "
                   f"{run['seconds'] / 60:.1f} min")
             runs.append(run)
@@ -477,8 +597,9 @@ def main(argv=None) -> int:
         rows.append(table_row(name, root, runs, {**latest_baselines(), **{(name, m): r for m, r in baselines.items()}}))
     if args.quick:
         return 0
-    # --baselines-only: the table from the logs, every set in them, the new baselines beside earlier textrnn runs
-    write_results(rows_from_log(None, root) if args.baselines_only else rows, Path(args.results), command)
+    # --baselines-only: the table from the logs, every set in them, the new baselines beside earlier textrnn runs;
+    # --cuts likewise, so the cuts' rows join the full sets' rows instead of replacing them
+    write_results(rows_from_log(None, root) if args.baselines_only or args.cuts else rows, Path(args.results), command)
     return 0
 
 

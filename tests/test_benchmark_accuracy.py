@@ -46,3 +46,161 @@ def test_table_from_an_old_run_log_shows_a_dash_for_fasttext(bench, tmp_path, mo
     bench.write_results(bench.rows_from_log(None, tmp_path), tmp_path / "RESULTS.md", "test")
     row = next(line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("| sst2"))
     assert "| 81.00 (lr 0.5, epoch 7, dim 40, wordNgrams 2) |" in row
+
+
+# ----------------------------------------------------------------------------- small-data cuts: NAME@SIZE.DRAW
+
+
+def write_set(folder: Path, splits: dict[str, int]) -> Path:
+    """A tiny data set of parquet files, as ../shared/data has them: text, a ClassLabel `label` (neg, pos) and a
+    string `category`; every text is unique (its row number and split lead it)."""
+    from datasets import ClassLabel, Dataset, Features, Value
+
+    from helpers import make_texts
+
+    folder.mkdir(parents=True)
+    features = Features({"text": Value("string"), "label": ClassLabel(names=["neg", "pos"]),
+                         "category": Value("string")})
+    for seed, (split, count) in enumerate(splits.items()):
+        rows = make_texts(count, seed=seed)
+        Dataset.from_dict({"text": [f"{split} {i}: {text}" for i, (text, _) in enumerate(rows)],
+                           "label": [1 if label == "pos" else 0 for _, label in rows],
+                           "category": ["books" if i % 3 else "phones" for i in range(count)]},
+                          features=features).to_parquet(str(folder / f"{split}.parquet"))
+    return folder
+
+
+@pytest.fixture
+def data_root(tmp_path):
+    """`tiny` (train 40, validation 10, test 12) and `tiny_sst` (train 40, validation 12: no test, as SST-2)."""
+    root = tmp_path / "data"
+    write_set(root / "tiny", {"train": 40, "validation": 10, "test": 12})
+    write_set(root / "tiny_sst", {"train": 40, "validation": 12})
+    return root
+
+
+def texts(path: Path) -> list[str]:
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path).column("text").to_pylist()
+
+
+def test_cut_names_parse_with_and_without_label_column_and_draw(bench):
+    assert bench.parse_cut("ag_news_small") == ("ag_news_small", None, 0)
+    assert bench.parse_cut("online_shopping_zh:category") == ("online_shopping_zh:category", None, 0)
+    assert bench.parse_cut("ag_news_small@2000") == ("ag_news_small", 2000, 0)
+    assert bench.parse_cut("sst2@5000.1") == ("sst2", 5000, 1)
+    assert bench.parse_cut("online_shopping_zh:category@5000.1") == ("online_shopping_zh:category", 5000, 1)
+    assert bench.parse_cut("online_shopping_zh:category@5000") == ("online_shopping_zh:category", 5000, 0)
+    # one name a cut, whichever way it was asked for; its folder name without ':' and '@'
+    assert bench.cut_name("sst2@5000") == bench.cut_name("sst2@5000.0") == "sst2@5000.0"
+    assert bench.cut_name("online_shopping_zh:category") == "online_shopping_zh:category"
+    assert bench.safe_name("online_shopping_zh:category@5000.1") == "online_shopping_zh-category-5000.1"
+    assert bench.safe_name("online_shopping_zh:category") == "online_shopping_zh-category"  # the old run folders
+    for bad in ("sst2@", "sst2@many", "sst2@5000.", "sst2@5000.1.2", "sst2@-5", "sst2@0", "sst2@50@1", "@5000"):
+        with pytest.raises(SystemExit, match="NAME\\[:LABEL_COLUMN\\]\\[@SIZE\\[.DRAW\\]\\]"):
+            bench.parse_cut(bad)
+
+
+def test_a_cut_keeps_size_train_texts_and_the_validation_and_test_splits_whole(bench, data_root, tmp_path):
+    folder = bench.make_cut(data_root, "tiny:category@20.1", tmp_path / "cuts")
+    assert folder == tmp_path / "cuts" / "tiny-category-20.1"
+    assert sorted(path.name for path in folder.iterdir()) == ["test.parquet", "train.parquet", "validation.parquet"]
+    train = texts(folder / "train.parquet")
+    assert len(train) == len(set(train)) == 20 and set(train) < set(texts(data_root / "tiny" / "train.parquet"))
+    for split in ("validation", "test"):
+        assert texts(folder / f"{split}.parquet") == texts(data_root / "tiny" / f"{split}.parquet")
+
+    # textrnn's flags name the cut's files, the label column with them; the baselines read the same files
+    flags, data = bench.load_data(data_root, "tiny:category@20.1", None, tmp_path / "cuts")
+    assert flags == ["--train-file", str(folder / "train.parquet"), "--validation-file",
+                     str(folder / "validation.parquet"), "--test-file", str(folder / "test.parquet"),
+                     "--label-column", "category"]
+    assert sorted(data.train["text"]) == sorted(train) and len(data.validation) == 10 and len(data.test) == 12
+    assert sorted(data.label_names) == ["books", "phones"]
+
+    # the cut's train split keeps the set's ClassLabel names; a full set still loads as before
+    flags, data = bench.load_data(data_root, "tiny@20", None, tmp_path / "cuts")
+    assert flags[1] == str(tmp_path / "cuts" / "tiny-20.0" / "train.parquet") and "--label-column" not in flags
+    assert data.label_names == ["neg", "pos"] and len(data.train) == 20
+    flags, data = bench.load_data(data_root, "tiny", None, tmp_path / "cuts")
+    assert flags == ["--dataset", str(data_root / "tiny")] and len(data.train) == 40
+
+
+def test_a_cut_of_a_set_without_a_test_split_is_scored_on_its_validation_split(bench, data_root, tmp_path):
+    """As SST-2: the cut has train and validation files; validation is the test, 10% of the cut's train the
+    validation split."""
+    flags, data = bench.load_data(data_root, "tiny_sst@20", None, tmp_path / "cuts")
+    folder = tmp_path / "cuts" / "tiny_sst-20.0"
+    assert sorted(path.name for path in folder.iterdir()) == ["train.parquet", "validation.parquet"]
+    assert flags == ["--train-file", str(folder / "train.parquet"), "--test-file", str(folder / "validation.parquet")]
+    assert data.held_out and len(data.train) + len(data.validation) == 20 and len(data.validation) == 2
+    assert list(data.test["text"]) == texts(data_root / "tiny_sst" / "validation.parquet")
+    assert set(data.train["text"]) | set(data.validation["text"]) == set(texts(folder / "train.parquet"))
+
+
+def test_a_cut_as_large_as_the_train_split_is_an_error(bench, data_root, tmp_path):
+    for name in ("tiny@40", "tiny:category@41.1"):
+        with pytest.raises(SystemExit, match="not below the train split's 40 texts"):
+            bench.load_data(data_root, name, None, tmp_path / "cuts")
+    assert not (tmp_path / "cuts").exists()
+    with pytest.raises(SystemExit, match="no folder"):
+        bench.make_cut(data_root, "absent@10", tmp_path / "cuts")
+
+
+def test_draws_differ_and_a_draw_is_the_same_every_time(bench, data_root, tmp_path):
+    first = texts(bench.make_cut(data_root, "tiny@20.1", tmp_path / "a") / "train.parquet")
+    again = texts(bench.make_cut(data_root, "tiny@20.1", tmp_path / "b") / "train.parquet")
+    other = texts(bench.make_cut(data_root, "tiny@20", tmp_path / "a") / "train.parquet")
+    assert first == again
+    assert set(first) != set(other)
+    # written again over an existing cut: the same files
+    assert texts(bench.make_cut(data_root, "tiny@20.1", tmp_path / "a") / "train.parquet") == first
+
+
+def test_cuts_expand_to_each_size_below_the_train_split_and_each_draw(bench, data_root):
+    sizes = {"online_shopping_zh": 47_453, "ag_news_small": 6_000, "sst2": 67_349}  # the shared sets' train splits
+    assert bench.cut_names(sizes, 2) == [
+        *(f"online_shopping_zh@{size}.{draw}" for size in (2000, 5000, 10000) for draw in (0, 1)),
+        *(f"online_shopping_zh:category@{size}.{draw}" for size in (2000, 5000, 10000) for draw in (0, 1)),
+        "ag_news_small@2000.0", "ag_news_small@2000.1", "ag_news_small@5000.0", "ag_news_small@5000.1",
+        "sst2@5000.0", "sst2@5000.1"]
+    assert bench.cut_names({"online_shopping_zh": 5000, "ag_news_small": 2000, "sst2": 5001}, 1) == [
+        "online_shopping_zh@2000.0", "online_shopping_zh:category@2000.0", "sst2@5000.0"]
+    assert bench.cut_names({"tiny": 40}, 3, cuts=(("tiny", (10, 40)),)) == ["tiny@10.0", "tiny@10.1", "tiny@10.2"]
+    # the sizes come from the train files' parquet metadata, one entry a folder
+    assert bench.train_sizes(data_root, ["tiny", "tiny:category", "tiny_sst"]) == {"tiny": 40, "tiny_sst": 40}
+
+
+def test_cut_rows_sit_beside_the_full_sets_in_the_table(bench, data_root, tmp_path, monkeypatch):
+    run = {"seed": 0, "date": "2026-12-01", "accuracy": 0.8, "macro_f1": 0.8, "seconds": 60,
+           "command": "textrnn train ...", "preset": "sentence"}
+    names = ("tiny", "tiny@20.1", "tiny_sst@20.0")
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps({**run, "dataset": name}) + "\n" for name in names))
+    monkeypatch.setattr(bench, "RUN_LOG", tmp_path / "runs.jsonl")
+    monkeypatch.setattr(bench, "BASELINE_LOG", tmp_path / "baselines.jsonl")  # absent
+    bench.write_results(bench.rows_from_log(None, data_root), tmp_path / "RESULTS.md", "test")
+    cells = [line.split(" | ")[0] for line in (tmp_path / "RESULTS.md").read_text().splitlines()
+             if line.startswith("| tiny")]
+    assert cells == ["| tiny (test)", "| tiny@20.1 (test)", "| tiny_sst@20.0 (validation)"]
+
+
+def test_baselines_of_a_cut_are_logged_under_its_name(bench, data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "RUN_LOG", tmp_path / "runs.jsonl")
+    monkeypatch.setattr(bench, "BASELINE_LOG", tmp_path / "baselines.jsonl")
+    code = bench.main(["--data-root", str(data_root), "--datasets", "tiny@20", "--baselines-only", "--baselines",
+                       "tfidf", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md")])
+    assert code == 0
+    (logged,) = [json.loads(line) for line in (tmp_path / "baselines.jsonl").read_text().splitlines()]
+    assert logged["dataset"] == "tiny@20.0" and logged["method"] == "tfidf"
+    assert (tmp_path / "runs" / "cuts" / "tiny-20.0" / "train.parquet").is_file()
+    assert any(line.startswith("| tiny@20.0 (test) | 0 | — | — | — |")
+               for line in (tmp_path / "RESULTS.md").read_text().splitlines())
+
+
+def test_fasttext_autotunes_a_cut_for_its_own_seconds(bench):
+    args = bench.argparse.Namespace(quick=False, fasttext_autotune=120, fasttext_autotune_cut=60)
+    assert bench.autotune_seconds("sst2", args) == 120
+    assert bench.autotune_seconds("online_shopping_zh:category", args) == 120
+    assert bench.autotune_seconds("sst2@5000.1", args) == 60
+    assert bench.autotune_seconds("sst2@5000.1", bench.argparse.Namespace(**{**vars(args), "quick": True})) == 10
