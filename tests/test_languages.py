@@ -8,7 +8,6 @@ from helpers import TINY_MODEL, write_csv
 
 import textrnn
 from textrnn.cli import main
-from textrnn.tokenizer import UNSPACED_KIND
 
 GOOD = ["很好", "不错", "满意", "喜欢", "推荐", "好评"]
 BAD = ["太差", "失望", "垃圾", "退货", "难用", "差评"]
@@ -35,14 +34,14 @@ def chinese_files(tmp_path_factory):
 
 def test_auto_reads_chinese_with_its_own_tokenizer_and_records_why(chinese_files, tmp_path, capsys):
     output = tmp_path / "run"
-    # 400 texts cannot fill a 30,000-piece unigram vocabulary: it would keep whole phrases as pieces (see README)
+    # 400 texts are too few to learn subwords from: auto reads each character as a token
     assert main(["train", "--train-file", str(chinese_files["train"]), "--test-file", str(chinese_files["test"]),
-                 "--output", str(output), "--epochs", "4", "--vocab-size", "120", *TINY_MODEL]) == 0
+                 "--output", str(output), "--epochs", "4", *TINY_MODEL]) == 0
     log = capsys.readouterr().out
-    assert f"tokenizer: {UNSPACED_KIND} (" in log and "written without spaces (Han" in log
+    assert "tokenizer: char (" in log and "written without spaces (Han" in log and "too few" in log
     choice = json.loads((output / "config.json").read_text())["tokenizer_choice"]
-    assert choice["asked"] == "auto" and choice["kind"] == UNSPACED_KIND and "Han" in choice["reason"]
-    assert f"- Tokenizer: {UNSPACED_KIND} (" in (output / "eval_report.md").read_text()
+    assert choice["asked"] == "auto" and choice["kind"] == "char" and "Han" in choice["reason"]
+    assert "- Tokenizer: char (" in (output / "eval_report.md").read_text()
     assert json.loads((output / "eval_report.json").read_text())["accuracy"] > 0.9
     result = textrnn.classify_text("质量很好，推荐", textrnn.load(output))
     assert result["label"] == "正面"
@@ -53,4 +52,4 @@ def test_a_forced_word_tokenizer_on_chinese_warns_about_unknown_tokens(chinese_f
                  "--epochs", "1", "--tokenizer", "word", *TINY_MODEL]) == 0
     log = capsys.readouterr().out
     warning = next(line for line in log.splitlines() if line.startswith("warning:"))
-    assert "of the validation tokens are [UNK]" in warning and f"try --tokenizer {UNSPACED_KIND}" in warning
+    assert "of the validation tokens are [UNK]" in warning and "try --tokenizer char" in warning

@@ -7,6 +7,7 @@ from textrnn.tokenizer import (
     PAD_ID,
     UNK_ID,
     UNSPACED_KIND,
+    UNSPACED_SUBWORD_TEXTS,
     TokenizerConfig,
     choose_kind,
     encode_batch,
@@ -129,8 +130,15 @@ THAI = ["อาหารอร่อยมากครับ", "บริกา�
 
 @pytest.mark.parametrize("texts, script", [(CHINESE, "Han"), (JAPANESE, "Hiragana"), (THAI, "Thai")])
 def test_auto_picks_a_character_tokenizer_for_unspaced_scripts_and_says_why(texts, script):
-    kind, reason = choose_kind(texts)
-    assert kind == UNSPACED_KIND and script in reason and "written without spaces" in reason
+    kind, reason = choose_kind(texts)  # a handful of texts: characters, too few to learn subwords from
+    assert kind == "char" and script in reason and "written without spaces" in reason and "too few" in reason
+
+
+def test_auto_learns_subwords_of_unspaced_scripts_from_enough_texts():
+    many = CHINESE * (UNSPACED_SUBWORD_TEXTS // len(CHINESE) + 1)
+    kind, reason = choose_kind(many)
+    assert kind == UNSPACED_KIND and "Han" in reason and "subwords" in reason
+    assert choose_kind(many[: UNSPACED_SUBWORD_TEXTS - 1])[0] == "char"
 
 
 def test_auto_keeps_words_for_english_with_a_few_chinese_words():
@@ -168,7 +176,7 @@ def test_unknown_share_warns_with_the_cause_and_the_flag_to_try():
     share = unknown_share(ids)
     assert share == 0.75  # the three clauses; only the comma between two of them is known
     warning = unknown_warning(share, "word", unseen)
-    assert "[UNK]" in warning and f"--tokenizer {UNSPACED_KIND}" in warning and "Han" in warning
+    assert "[UNK]" in warning and "--tokenizer char" in warning and "Han" in warning
     assert unknown_warning(0.05, "word", unseen) is None
     english = unknown_warning(0.4, "word", ["zxq wvv"])
     assert "--tokenizer bpe or unigram" in english

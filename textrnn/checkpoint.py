@@ -209,6 +209,10 @@ MODEL_FIELDS = {  # ModelConfig's fields; vocab_size and num_classes are require
     "ngrams": integer(0, MAX_NGRAMS),
     "ngram_buckets": integer(1, MAX_BUCKETS),
     "ngram_dim": integer(1, MAX_WIDTH),
+    "linear_ngrams": integer(0, MAX_NGRAMS),
+    "linear_buckets": integer(1, MAX_BUCKETS),
+    "linear_features": integer(1, MAX_VOCAB + MAX_BUCKETS),
+    "linear_share": number(0, 1),
     "pad_id": integer(0, MAX_VOCAB - 1),  # and below vocab_size: check_agreement
 }
 REQUIRED_MODEL_FIELDS = ("vocab_size", "num_classes")
@@ -233,6 +237,8 @@ TOP_FIELDS = {  # the other entries a model directory's config.json may hold; al
     "training": of_type(dict, "an object"),
     "tokenizer_choice": of_type(dict, "an object"),
     "pretraining": optional(of_type(dict, "an object")),
+    "linear_model": optional(of_type(dict, "an object")),
+    "auto_choices": of_type(dict, "an object"),
     "export": of_type(dict, "an object"),
     TOKENIZER_DIGEST: hex_digest,
 }
@@ -346,10 +352,22 @@ def check_weights(path: Path, weights: dict[str, torch.Tensor], model_config: Mo
         if tuple(tensor.shape) != shape:
             raise ModelDirError(f"{path} does not match {CONFIG_FILE}: {name} has shape {list(tensor.shape)}, "
                                 f"the config implies {list(shape)}")
+        if name == "linear_index":  # the one table of integers: columns of the linear model
+            check_columns(path, tensor, model_config.linear_features)
+            continue
         if not tensor.is_floating_point():
             raise ModelDirError(f"{path}: {name} holds {tensor.dtype}, not floating-point weights")
         if not torch.isfinite(tensor).all():
             raise ModelDirError(f"{path}: {name} holds NaN or infinite values")
+
+
+def check_columns(path: Path, index: torch.Tensor, columns: int) -> None:
+    """The linear model's n-gram -> column table: int32, each entry a column it has (an index past the weights
+    would read another tensor's memory or crash)."""
+    if index.dtype != torch.int32:
+        raise ModelDirError(f"{path}: linear_index holds {index.dtype}, not int32 column numbers")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= columns):
+        raise ModelDirError(f"{path}: linear_index points outside the linear model's {columns:,} columns")
 
 
 def load_model_dir(directory, device="cpu"):

@@ -113,7 +113,8 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
 
     inputs = torch.tensor([ids])  # [1, tokens]
     lengths = torch.tensor([len(ids)])  # a fixed argument, repeated by Captum for every step
-    layers = [model.embedding] + ([model.ngram_embedding] if model.config.ngrams else [])
+    layers = ([model.embedding] + ([model.ngram_embedding] if model.config.ngrams else [])
+              + ([model.linear] if model.config.linear_share else []))
     with warnings.catch_warnings():  # "Multiple layers provided": the two are independent, as Captum asks
         warnings.simplefilter("ignore", UserWarning)
         explainer = LayerIntegratedGradients(target_probability, layers)
@@ -123,7 +124,21 @@ def integrated_gradients(classifier: TextClassifier, ids: list[int], target: int
     per_token = attributions[0].sum(dim=2)[0]  # [1, tokens, emb] -> [tokens]
     if model.config.ngrams:
         per_token = per_token + spread_over_tokens(attributions[1].sum(dim=2)[0], len(ids), model.config.ngrams)
+    if model.config.linear_share:
+        per_gram = linear_scores_by_position(model, inputs, lengths, attributions[-1].sum(dim=2)[0])
+        per_token = per_token + spread_over_tokens(per_gram, len(ids), model.config.linear_ngrams)
     return per_token.tolist(), float(delta[0])
+
+
+def linear_scores_by_position(model, inputs: torch.Tensor, lengths: torch.Tensor, sorted_scores: torch.Tensor):
+    """The linear model's attributions, one per distinct n-gram in sorted order (as model.linear_columns reads
+    them), as scores per n-gram position in model.ngram_ids order: a distinct n-gram's score shared equally by
+    its occurrences."""
+    grams = model.ngram_ids(inputs, lengths, model.config.linear_ngrams, model.config.linear_buckets)[0]
+    distinct, occurrence, counts = torch.unique(grams, return_inverse=True, return_counts=True)
+    scores = torch.zeros(len(distinct)).index_add_(0, torch.searchsorted(distinct, grams.sort().values),
+                                                   sorted_scores.float())
+    return torch.where(grams != model.config.pad_id, scores[occurrence] / counts[occurrence], 0.0)
 
 
 def spread_over_tokens(gram_scores: torch.Tensor, length: int, ngrams: int) -> torch.Tensor:

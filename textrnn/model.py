@@ -16,6 +16,13 @@ batch with longer texts. Two ways to run the recurrence keep that promise:
 With `ngrams` set, a bag of n-grams joins the pooled RNN state before the head, as fastText's and NBSVM's
 features do, learnt together with the RNN: each token's id and each hashed run of 2..ngrams tokens has a
 vector of its own, and the text's bag is their mean.
+
+With `linear_ngrams` set, a linear model over the same kind of n-grams runs beside the network, and the logits are
+their mix, `(1 - linear_share) * network + linear_share * linear`: a logistic regression on the text's distinct
+n-grams, each weighted by its idf, the vector L2-normalised (TF-IDF's features, binary). Training fits it (with
+scikit-learn) once the network is trained, and chooses the share on validation; here it is fixed weights:
+`linear_index` maps a hashed n-gram to its column (0: seen too rarely in training, no weight), `linear_idf` and
+`linear.weight` are the columns' idf and per-class weights.
 """
 
 from dataclasses import asdict, dataclass
@@ -49,6 +56,10 @@ class ModelConfig:
     ngrams: int = 0  # > 0: a bag of every 1..ngrams-token run joins the RNN state (2: words and word pairs)
     ngram_buckets: int = 500_000  # hashed ids shared by the runs of 2 tokens or more
     ngram_dim: int = 32  # size of an n-gram's vector
+    linear_ngrams: int = 0  # > 0: a linear model over the distinct runs of 1..linear_ngrams tokens joins the logits
+    linear_buckets: int = 1  # hashed ids of the linear model's runs of 2 tokens or more
+    linear_features: int = 1  # columns of the linear model, column 0 (no weight) included
+    linear_share: float = 0.0  # the linear model's share of the mixed logits
     pad_id: int = 0
 
     def __post_init__(self):
@@ -57,11 +68,15 @@ class ModelConfig:
         if not self.poolings or any(part not in POOLINGS for part in self.poolings):
             raise ValueError(f"unknown pooling {self.pooling!r}: choose one of {', '.join(POOLINGS)}, "
                              "or several joined by '+'")
-        if self.ngrams < 0:
-            raise ValueError(f"ngrams must be 0 (no bag of n-grams) or more, got {self.ngrams}")
+        if self.ngrams < 0 or self.linear_ngrams < 0:
+            raise ValueError(f"ngrams and linear_ngrams must be 0 (none) or more, got {self.ngrams}, "
+                             f"{self.linear_ngrams}")
+        if not 0.0 <= self.linear_share <= 1.0:
+            raise ValueError(f"linear_share must be in [0, 1], got {self.linear_share}")
         if self.chunk_length < 0:
             raise ValueError(f"chunk_length must be 0 (whole texts) or more, got {self.chunk_length}")
-        for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers", "ngram_buckets", "ngram_dim"):
+        for name in ("vocab_size", "embedding_dim", "hidden_dim", "num_layers", "ngram_buckets", "ngram_dim",
+                     "linear_buckets", "linear_features"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes < 2:
@@ -126,6 +141,15 @@ class RNNClassifier(nn.Module):
                 self.ngram_embedding.weight[config.pad_id] = 0.0
             features += config.ngram_dim
         self.head = nn.Linear(features, config.num_classes, device=device)
+        if config.linear_ngrams:  # fitted after training (training/linear.py), never by the optimiser
+            rows = config.vocab_size + config.linear_buckets
+            self.register_buffer("linear_index", torch.zeros(rows, dtype=torch.int32, device=device))
+            self.register_buffer("linear_idf", torch.zeros(config.linear_features, device=device))
+            self.linear = nn.Embedding(config.linear_features, config.num_classes, device=device,
+                                       _weight=meta_weight(config.linear_features, config.num_classes, device))
+            self.linear_bias = nn.Parameter(torch.zeros(config.num_classes, device=device))
+            self.linear.requires_grad_(False)
+            self.linear_bias.requires_grad_(False)
 
     def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
@@ -144,21 +168,52 @@ class RNNClassifier(nn.Module):
             count = (grams != self.config.pad_id).sum(dim=1, keepdim=True).clamp(min=1)  # [batch, 1]
             bag = self.ngram_embedding(grams).sum(dim=1) / count.to(pooled.dtype)  # [batch, ngram_dim]
             pooled = torch.cat([pooled, bag.to(pooled.dtype)], dim=1)
-        return self.head(self.dropout(pooled))
+        logits = self.head(self.dropout(pooled))
+        share = self.config.linear_share
+        if not share:
+            return logits
+        return (1 - share) * logits + share * self.linear_logits(ids, lengths).to(logits.dtype)
 
-    def ngram_ids(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def ngram_ids(self, ids: torch.Tensor, lengths: torch.Tensor, ngrams: int | None = None,
+                  buckets: int | None = None) -> torch.Tensor:
         """[batch, positions]: every token's id, then every run of n tokens' hashed id (n = 2..ngrams), and
-        pad_id for runs that reach past a text's end or hold a pad token (explain's all-pad baseline)."""
+        pad_id for runs that reach past a text's end or hold a pad token (explain's all-pad baseline).
+        By default the bag's n-grams; the linear model's give its own ngrams and buckets."""
         config = self.config
+        ngrams, buckets = ngrams or config.ngrams, buckets or config.ngram_buckets
         steps = torch.arange(ids.size(1), device=ids.device)
         real = (steps.unsqueeze(0) < lengths.unsqueeze(1)) & (ids != config.pad_id)  # [batch, seq]
         grams, hashed, whole = [ids.masked_fill(~real, config.pad_id)], ids, real
-        for n in range(2, config.ngrams + 1):
-            # the hash of tokens t..t+n-1, from that of t..t+n-2: stays below ngram_buckets, far from int64's limit
-            hashed = (hashed[:, :-1] * NGRAM_HASH_MULTIPLIER + ids[:, n - 1 :]) % config.ngram_buckets
+        for n in range(2, ngrams + 1):
+            # the hash of tokens t..t+n-1, from that of t..t+n-2: stays below buckets, far from int64's limit
+            hashed = (hashed[:, :-1] * NGRAM_HASH_MULTIPLIER + ids[:, n - 1 :]) % buckets
             whole = whole[:, :-1] & real[:, n - 1 :]
             grams.append((hashed + config.vocab_size).masked_fill(~whole, config.pad_id))
         return torch.cat(grams, dim=1)
+
+    def linear_columns(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """[batch, positions]: the linear model's column of each of a text's distinct n-grams, sorted, and 0 for
+        repeats, padding and n-grams without a column (counted once each: the features are binary)."""
+        grams = self.ngram_ids(ids, lengths, self.config.linear_ngrams, self.config.linear_buckets).sort(dim=1).values
+        first = torch.cat([torch.ones_like(grams[:, :1], dtype=torch.bool), grams[:, 1:] != grams[:, :-1]], dim=1)
+        return self.linear_index[grams].long() * first
+
+    def linear_values(self, columns: torch.Tensor) -> torch.Tensor:
+        """[batch, positions]: each column's idf over the text's L2 norm (its TF-IDF value); 0 for column 0."""
+        idf = self.linear_idf[columns]
+        return idf / idf.square().sum(dim=1, keepdim=True).sqrt().clamp(min=1e-12)
+
+    def linear_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        columns = self.linear_columns(ids, lengths)
+        return (self.linear(columns) * self.linear_values(columns).unsqueeze(2)).sum(dim=1) + self.linear_bias
+
+    def network_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The logits without the linear model's share (fitting chooses that share)."""
+        share, self.config.linear_share = self.config.linear_share, 0.0
+        try:
+            return self(ids, lengths)
+        finally:
+            self.config.linear_share = share
 
     def word_mask(self, ids: torch.Tensor) -> torch.Tensor | None:
         """While training with word dropout, the tokens kept ([batch, seq] bool); None otherwise. Whole tokens

@@ -242,6 +242,16 @@ def model_section(config: dict) -> str:
         lines.append(f"- **N-gram bag:** runs of 1 to {model['ngrams']} tokens, each a learnt "
                      f"{model.get('ngram_dim', '?')}-dimensional vector ({model.get('ngram_buckets', 0):,} hashed "
                      "buckets), averaged and joined to the pooled RNN state (fastText-style).")
+    if model.get("linear_ngrams"):
+        fitted = config.get("linear_model") or {}
+        scores = fitted.get("validation") or {}
+        measured = (f" (validation {fitted.get('metric', 'metric')}: network {scores['network']:.2%}, linear model "
+                    f"{scores['linear']:.2%}, mixed {scores['mixed']:.2%})" if scores else "")
+        lines.append(f"- **Linear model:** a logistic regression (C {fitted.get('C', '?')}) on the TF-IDF of each "
+                     f"text's distinct runs of 1 to {model['linear_ngrams']} tokens, "
+                     f"{model.get('linear_features', 1) - 1:,} of them; its logits make up "
+                     f"{model.get('linear_share', 0):.0%} of the output, a share chosen on the validation split"
+                     f"{measured}.")
     if model.get("chunk_length"):
         lines.append(f"- **Chunks:** long texts are read in independent chunks of {model['chunk_length']} tokens; "
                      "pooling spans the whole text.")

@@ -98,6 +98,20 @@ class SingleLabel:
         texts' probabilities; labels: theirs). Argmax has nothing to tune."""
         return {}
 
+    def fit_linear(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+        """A multinomial logistic regression on features [n, columns]: (weights [columns, classes], bias
+        [classes]) of its logits. A class without training texts gets a bias that keeps it from being chosen."""
+        from sklearn.linear_model import LogisticRegression
+
+        fitted = LogisticRegression(C=c, max_iter=1000).fit(features, labels)
+        weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
+        bias = np.full(len(self.labels), -30.0, dtype=np.float32)
+        if len(fitted.classes_) == 2:  # one weight vector: the second class's logit against the first's 0
+            weights[:, fitted.classes_[1]], bias[fitted.classes_] = fitted.coef_[0], (0.0, fitted.intercept_[0])
+        else:
+            weights[:, fitted.classes_], bias[fitted.classes_] = fitted.coef_.T, fitted.intercept_
+        return weights, bias
+
     # ----------------------------------------------------------------- the decision
 
     def probabilities(self, logits: torch.Tensor) -> torch.Tensor:
@@ -212,6 +226,21 @@ class MultiLabel:
     def count_correct(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Texts with every label right at the 0.5 threshold (subset accuracy)."""
         return ((logits > 0) == labels.bool()).all(dim=1).sum()
+
+    def fit_linear(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
+        """A logistic regression per label (one-vs-rest) on features [n, columns]: (weights [columns, labels],
+        bias [labels]). A label that every training text has, or none, gets a bias alone."""
+        from sklearn.linear_model import LogisticRegression
+
+        weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
+        bias = np.zeros(len(self.labels), dtype=np.float32)
+        for label, column in enumerate(labels.T):
+            if column.min() == column.max():
+                bias[label] = 30.0 if column[0] else -30.0
+                continue
+            fitted = LogisticRegression(C=c, max_iter=1000).fit(features, column.astype(np.int64))
+            weights[:, label], bias[label] = fitted.coef_[0], fitted.intercept_[0]
+        return weights, bias
 
     def validation_metrics(self, logits: torch.Tensor, targets: np.ndarray) -> dict:
         """Subset accuracy and macro-F1 at thresholds tuned on these very texts, as the saved model will use them."""

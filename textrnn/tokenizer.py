@@ -13,6 +13,7 @@ from the training split only; `[PAD]` is id 0 and `[UNK]` id 1.
 a script written without them a whole clause becomes one "word", nearly always unseen at test time.
 """
 
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -46,6 +47,9 @@ UNSPACED_CLASS = "".join(f"\\x{{{low:X}}}-\\x{{{high:X}}}" for ranges in UNSPACE
 # (a Chinese review quoting English product names) stays well above it, English with a few Chinese words below.
 UNSPACED_SHARE = 0.3
 UNSPACED_KIND = "unigram"  # what auto picks for them: it beat char by 1.2 points on validation (docs/RESULTS.md)
+# ... from this many training texts; on fewer, a 30,000-piece unigram vocabulary keeps whole phrases as pieces, and
+# characters did better (docs/RESULTS.md, small-data cuts of online_shopping_zh)
+UNSPACED_SUBWORD_TEXTS = 20_000
 UNK_WARNING_SHARE = 0.10
 
 
@@ -144,8 +148,11 @@ def choose_kind(texts: Sequence[str], sample_size: int = 5_000) -> tuple[str, st
     share = unspaced / max(letters, 1)
     named = ", ".join(f"{name} {count / max(letters, 1):.1%}" for name, count in scripts.most_common() if name)
     if share >= UNSPACED_SHARE:
-        return UNSPACED_KIND, (f"{share:.0%} of the training texts' letters are in scripts written without spaces "
-                               f"({named}), so words are learnt as unigram subwords of them")
+        found = f"{share:.0%} of the training texts' letters are in scripts written without spaces ({named})"
+        if len(texts) < UNSPACED_SUBWORD_TEXTS:
+            return "char", (f"{found}, and {len(texts):,} training texts are too few to learn subwords from "
+                            f"(under {UNSPACED_SUBWORD_TEXTS:,}), so each of their characters is a token")
+        return UNSPACED_KIND, f"{found}, so words are learnt as unigram subwords of them"
     detail = f" ({named})" if named else ""
     return "word", f"{share:.1%} of the training texts' letters are in scripts written without spaces{detail}"
 
@@ -161,8 +168,8 @@ def unknown_warning(share: float, kind: str, texts: Sequence[str]) -> str | None
         return None
     unspaced_kind, reason = choose_kind(texts)
     if kind == "word" and unspaced_kind != "word":
-        cause = (f"{reason.split(', so ')[0]}; the word tokenizer reads a whole clause of them as one word, "
-                 f"which is rarely seen twice: try --tokenizer {UNSPACED_KIND} (or auto)")
+        cause = (f"{re.split(', (?:so|and) ', reason)[0]}; the word tokenizer reads a whole clause of them as one word, "
+                 f"which is rarely seen twice: try --tokenizer {unspaced_kind} (or auto)")
     else:
         cause = ("the validation texts use many words the training texts do not (or too few to keep): try "
                  "--tokenizer bpe or unigram, which split unseen words into known pieces, or a lower --min-freq")

@@ -29,7 +29,8 @@ REPORT_TO = ("none", "tensorboard")
 # the training splits of SST-2 and IMDB (scripts/derive_sentiment_sets.py) and on AG News and IMDB runs;
 # docs/RESULTS.md has them, and how they were judged.
 COMMON = {"max_length": 256, "truncation": "head", "embedding_dim": 300, "hidden_dim": 128, "dropout": 0.3,
-          "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10, "pretrain_epochs": 0, "ngrams": 0}
+          "pooling": "max", "batch_size": 32, "lr": 3e-3, "epochs": 10, "pretrain_epochs": 0, "ngrams": 0,
+          "linear_ngrams": 2}
 PRESETS = {
     # sentences, phrases, headlines, tweets: a smaller model with larger batches; co-occurrence embeddings and
     # light word dropout gained about a point on both an SST-2-like and an MR-like held-out set
@@ -53,10 +54,33 @@ PARAGRAPH_WORDS = 25  # median words per training text from which "auto" picks "
 DOCUMENT_WORDS = 100  # ... and "document"
 
 
-def choose_preset(texts) -> str:
+CHARACTER_NGRAMS = 3  # the linear model's n-grams over character tokens: TF-IDF's character 1-3 grams
+
+
+def median_words(texts) -> float:
     sample = texts[:: max(1, len(texts) // 10_000)]  # an even spread of at most ~10,000 texts
-    words = statistics.median(len(text.split()) for text in sample)
+    return statistics.median(len(text.split()) for text in sample)
+
+
+def choose_preset(texts) -> str:
+    words = median_words(texts)
     return "document" if words >= DOCUMENT_WORDS else "paragraph" if words >= PARAGRAPH_WORDS else "sentence"
+
+
+def describe_auto_choices(asked: "TrainConfig", resolved: "TrainConfig", texts, tokenizer_reason: str) -> dict:
+    """{setting: {"value", "reason"}} for each setting `auto` (or a preset) chose from the training texts: what
+    the log says and config.json keeps."""
+    choices = {}
+    if asked.preset == "auto":
+        choices["preset"] = (resolved.preset, f"median {median_words(texts):g} words per training text (sentence: "
+                             f"under {PARAGRAPH_WORDS}, paragraph: under {DOCUMENT_WORDS}, document: more)")
+    if asked.tokenizer == "auto":
+        choices["tokenizer"] = (resolved.tokenizer, tokenizer_reason)
+    if asked.linear_ngrams is None:
+        why = (f"character tokens: the distinct runs of 1 to {CHARACTER_NGRAMS} characters, as TF-IDF's character "
+               "n-grams" if resolved.tokenizer == "char" else "the preset's word and word-pair TF-IDF features")
+        choices["linear_ngrams"] = (resolved.linear_ngrams, why)
+    return {name: {"value": value, "reason": reason} for name, (value, reason) in choices.items()}
 
 
 def check_pretrainable(config) -> None:
@@ -95,7 +119,7 @@ RANGES = {
     "validation_size": Range(0, 1, low_included=False, high_included=False), "checkpoint_every": Range(0, 1e7),
     "vocab_size": Range(3, 10_000_000), "min_freq": Range(1, 1e9), "max_length": Range(1, 1_000_000),
     "embedding_dim": Range(1, 100_000), "hidden_dim": Range(1, 100_000), "num_layers": Range(1, 64),
-    "dropout": SHARE, "word_dropout": SHARE, "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16),
+    "dropout": SHARE, "word_dropout": SHARE, "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16), "linear_ngrams": Range(0, 16),
     "ngram_buckets": Range(1, 50_000_000), "ngram_dim": Range(1, 4096), "batch_size": Range(1, 1_000_000),
     "epochs": Range(1, 100_000), "lr": POSITIVE, "weight_decay": Range(0, 10),
     "clip": Range(0, 1e6, low_included=False), "warmup": SHARE, "average_decay": SHARE,
@@ -202,6 +226,9 @@ class TrainConfig:
                                  "this many tokens gets a learnt vector (2: words and word pairs; 0: off)", "model")
     ngram_buckets: int = setting(500_000, "hashed vectors shared by the runs of 2 tokens or more", "model")
     ngram_dim: int = setting(32, "size of an n-gram's vector", "model")
+    linear_ngrams: int | None = setting(None, "mix a TF-IDF logistic regression over the distinct runs of 1 to this "
+                                        "many tokens into the logits, fitted after the network, its C and share "
+                                        "chosen on validation (0: the network alone)", "model")
     embedding_init: str | None = setting(None, "starting embedding table: random, or svd: word vectors of the "
                                          "training texts' co-occurrence counts (random when --embeddings is given)",
                                          "model", choices=EMBEDDING_INITS)
@@ -296,6 +323,8 @@ class TrainConfig:
         values = {name: PRESETS[preset][name] for name in PRESET_FIELDS if getattr(self, name) is None}
         if self.tokenizer == "auto":
             values["tokenizer"] = choose_kind(texts)[0]
+        if self.linear_ngrams is None and values.get("tokenizer", self.tokenizer) == "char" and values["linear_ngrams"]:
+            values["linear_ngrams"] = CHARACTER_NGRAMS
         if self.embeddings and self.embedding_init is None:
             values["embedding_init"] = "random"  # the user's word vectors start the table, not the preset's
         return replace(self, preset=preset, **values)

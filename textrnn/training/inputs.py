@@ -18,7 +18,7 @@ from ..fileio import remove_temporaries
 from ..model import RNNClassifier
 from ..tokenizer import (choose_kind, load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer,
                          unknown_share, unknown_warning)
-from .config import TrainConfig
+from .config import describe_auto_choices, TrainConfig
 from .pretrain import cooccurrence_vectors
 from .rundir import clear_output
 
@@ -37,20 +37,25 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
                           "and this data has one; leave the flag out, or give only --train-file")
     config = data.task.training_settings(config, choose_metric="metric" not in given and not saved)
     tokenizer_choice = saved.get("tokenizer_choice") if saved else None
+    auto_choices = saved.get("auto_choices") if saved else None
     if not config.is_resolved:
         chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
         tokenizer_choice = {"asked": config.tokenizer, "reason": "as asked"}
+        asked = config
         if config.tokenizer == "auto":
             kind, tokenizer_choice["reason"] = choose_kind(data.train["text"])
             config = replace(config, tokenizer=kind)
         config = config.resolve(data.train["text"])
+        auto_choices = describe_auto_choices(asked, config, data.train["text"], tokenizer_choice["reason"])
         log(f"preset: {config.preset} ({chosen})")
         log(f"tokenizer: {config.tokenizer} ({tokenizer_choice['reason']})")
+        for name, choice in auto_choices.items():
+            log(f"auto: {name} {choice['value']} ({choice['reason']})")
     unlabeled = unlabeled_texts(raw, config.unlabeled, data.text_column) if config.pretrain_epochs else None
     if unlabeled:
         log(f"pre-training: on the training texts and the {len(unlabeled[0]):,} texts of {unlabeled[1]} "
             f"(--unlabeled {config.unlabeled}; never used for accuracy)")
-    return data, config, tokenizer_choice, unlabeled
+    return data, config, tokenizer_choice, auto_choices, unlabeled
 
 
 @dataclass
@@ -60,6 +65,7 @@ class Inputs:
     data: TextClassificationData
     config: TrainConfig  # resolved for the data
     tokenizer_choice: dict | None
+    auto_choices: dict | None  # {setting: {"value", "reason"}} of what auto chose (config.describe_auto_choices)
     unlabeled: tuple[list[str], str] | None  # texts for pre-training, and where they come from
     tokenizer: object  # tokenizers.Tokenizer, as saved in the run directory
     train_set: EncodedSplit
@@ -74,7 +80,7 @@ class Inputs:
 def read_inputs(config: TrainConfig, given: set[str], run, world) -> Inputs:
     """Read and resolve everything; on a new run, train and save the tokenizer once the old run is cleared.
     run: the Run being trained (training/train.py), for its directory and what it resumes."""
-    data, config, tokenizer_choice, unlabeled = read_data(config, given, run.saved, world.log)
+    data, config, tokenizer_choice, auto_choices, unlabeled = read_data(config, given, run.saved, world.log)
     tokenizer_config = config.tokenizer_config()
     tokenizer_path = (run.resume_dir or run.output) / TOKENIZER_FILE
     vectors = None
@@ -91,7 +97,7 @@ def read_inputs(config: TrainConfig, given: set[str], run, world) -> Inputs:
     tokenizer = load_tokenizer(tokenizer_path)
     train_set = encode_split(data.train, tokenizer, tokenizer_config, data.task)
     valid_set = encode_split(data.validation, tokenizer, tokenizer_config, data.task)
-    inputs = Inputs(data, config, tokenizer_choice, unlabeled, tokenizer, train_set, valid_set, vectors)
+    inputs = Inputs(data, config, tokenizer_choice, auto_choices, unlabeled, tokenizer, train_set, valid_set, vectors)
     log_inputs(inputs, world.log)
     return inputs
 

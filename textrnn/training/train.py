@@ -34,6 +34,7 @@ from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
 from .config import TrainConfig
 from .distributed import Distributed, end_distributed, init_distributed
 from .inputs import Inputs, init_embedding_table, read_inputs
+from .linear import add_linear_model
 from .logs import LoggedWorld, check_report_to
 from .loop import FineTuning
 from .optim import use_amp
@@ -139,6 +140,7 @@ def write_model_description(run: Run, inputs: Inputs, model: RNNClassifier) -> N
     atomic_write_json(run.output / "train_config.json", config.to_dict())
     extra = {"training": config.to_dict(), **inputs.data.label_format(),
              "tokenizer_choice": {**(inputs.tokenizer_choice or {}), "kind": config.tokenizer},
+             **({"auto_choices": inputs.auto_choices} if inputs.auto_choices else {}),
              **({"pretraining": saved["pretraining"]} if saved and "pretraining" in saved else {})}
     for directory in (run.output, run.output / "last"):  # once: see checkpoint.write_model_description
         checkpoint.write_model_description(directory, model.config, inputs.tokenizer, config.tokenizer_config(),
@@ -193,6 +195,7 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
     if state["best_epoch"] == 0:
         world.log("no epoch has finished: no model to evaluate yet")
         return summary
+    summary["linear_model"] = fit_linear_model(output, inputs, run.config, world.log)
     tune_decision(output, inputs, run.config.batch_size * 4, device, world.log)
     if not final_evaluation:
         world.log(f"saved model to {output} in {summary['seconds'] / 60:.1f} min (no final evaluation)")
@@ -209,6 +212,31 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
     write_model_card(output, report, split=split_name)
     world.log(f"saved model, report and model card (README.md) to {output} in {summary['seconds'] / 60:.1f} min")
     summary.update(split=split_name, report={k: v for k, v in report.items() if k not in ("errors", "roc_curve")})
+    return summary
+
+
+def read_network(directory: Path) -> RNNClassifier:
+    """The best epoch's network from a run's directory, on the CPU, without any linear model a finished run
+    added to it (a resumed run fits that again)."""
+    config = checkpoint.read_config(directory)
+    network_config = replace(checkpoint.read_model_config(directory, config), linear_ngrams=0, linear_buckets=1,
+                             linear_features=1, linear_share=0.0)
+    weights, _ = checkpoint.read_safetensors(directory / checkpoint.WEIGHTS_FILE)
+    network = RNNClassifier(network_config, device="meta")
+    network.load_state_dict({name: tensor for name, tensor in weights.items() if not name.startswith("linear")},
+                            strict=True, assign=True)
+    return network.eval()
+
+
+def fit_linear_model(output: Path, inputs: Inputs, config: TrainConfig, log) -> dict | None:
+    """With --linear-ngrams: the linear model beside the best network (linear.py), written into OUTPUT's
+    model.safetensors and config.json; its summary, or None without one."""
+    if not config.linear_ngrams:
+        return None
+    model, summary = add_linear_model(read_network(output), inputs.task, inputs.train_set, inputs.valid_set, config,
+                                      log)
+    checkpoint.write_weights(output, model)
+    checkpoint.update_config(output, model=model.config.to_dict(), linear_model=summary)
     return summary
 
 
