@@ -7,6 +7,7 @@ data set, several seeds.
     .venv/bin/python scripts/benchmark_accuracy.py --cuts [--draws 2]     # small-data cuts, NAME[:LABEL]@SIZE.DRAW
     .venv/bin/python scripts/benchmark_accuracy.py --quick                # 2,000 texts a set, 1 seed: a smoke test
     .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the logs
+    .venv/bin/python scripts/benchmark_accuracy.py --from-log --since 2026-12-01  # ... runs from that date on
     .venv/bin/python scripts/benchmark_accuracy.py --baselines-only --datasets sst2 [--baselines fasttext]
 
 For each data set and seed, `textrnn train` runs with its defaults (which pick the preset for the
@@ -454,11 +455,12 @@ def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
             "fasttext": baselines.get((name, "fasttext")) or last.get("fasttext")}
 
 
-def rows_from_log(names: list[str] | None, root: Path) -> list[dict]:
+def rows_from_log(names: list[str] | None, root: Path, since: str | None = None) -> list[dict]:
     """Each data set's latest run per seed from the run log, with its latest baselines; by default every set in
-    the two logs, in the order they first appear."""
+    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only, so
+    that no mean mixes runs of the code before a change with runs after it."""
     run_log = read_jsonl(RUN_LOG)
-    latest = {(run["dataset"], run["seed"]): run for run in run_log}
+    latest = {(run["dataset"], run["seed"]): run for run in run_log if not since or run["date"] >= since}
     baselines = latest_baselines()
     names = names or list(dict.fromkeys(row["dataset"] for row in [*run_log, *read_jsonl(BASELINE_LOG)]))
     rows = [table_row(name, root, [run for (dataset, _), run in sorted(latest.items()) if dataset == name], baselines)
@@ -540,6 +542,7 @@ def main(argv=None) -> int:
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
     parser.add_argument("--quick", action="store_true", help="2,000 training texts a set, 1 seed, 1 epoch, fastText "
                                                              "autotune 10 s; no docs, no logs")
+    parser.add_argument("--since", metavar="YYYY-MM-DD", help="with --from-log: textrnn runs from this date on only")
     parser.add_argument("--from-log", action="store_true",
                         help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) and "
                              "docs/results/baselines.jsonl (each set's latest baselines) without training")
@@ -571,7 +574,7 @@ def main(argv=None) -> int:
     else:
         names = [cut_name(name) for name in args.datasets or []]
     if args.from_log:
-        write_results(rows_from_log(names or None, root), Path(args.results), command)
+        write_results(rows_from_log(names or None, root, args.since), Path(args.results), command)
         return 0
     names = names or sorted(p.name for p in root.iterdir() if p.is_dir())
     quick_folder = Path(args.runs) / "quick-data" if args.quick else None

@@ -204,3 +204,17 @@ def test_fasttext_autotunes_a_cut_for_its_own_seconds(bench):
     assert bench.autotune_seconds("online_shopping_zh:category", args) == 120
     assert bench.autotune_seconds("sst2@5000.1", args) == 60
     assert bench.autotune_seconds("sst2@5000.1", bench.argparse.Namespace(**{**vars(args), "quick": True})) == 10
+
+
+def test_since_leaves_out_the_runs_before_a_date(bench, tmp_path, monkeypatch):
+    def run(seed, date, accuracy):
+        return {"dataset": "sst2", "seed": seed, "date": date, "accuracy": accuracy, "macro_f1": accuracy,
+                "seconds": 60, "command": "textrnn train ...", "preset": "sentence"}
+
+    rows = [run(0, "2026-11-23", 0.80), run(1, "2026-11-23", 0.81), run(0, "2026-12-01", 0.85)]
+    (tmp_path / "runs.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    monkeypatch.setattr(bench, "RUN_LOG", tmp_path / "runs.jsonl")
+    monkeypatch.setattr(bench, "BASELINE_LOG", tmp_path / "baselines.jsonl")  # absent
+    monkeypatch.setattr(bench, "data_flags", lambda root, name: ["--train-file", "t", "--test-file", "v"])
+    assert [r["accuracy"] for r in bench.rows_from_log(None, tmp_path)[0]["runs"]] == [0.85, 0.81]
+    assert [r["accuracy"] for r in bench.rows_from_log(None, tmp_path, since="2026-12-01")[0]["runs"]] == [0.85]
