@@ -71,22 +71,45 @@ def add_linear_model(network: RNNClassifier, task, train: EncodedSplit, valid: E
     """The trained network (on the CPU) with a linear model beside it: (the mixed model, a summary for
     config.json). The n-grams kept are those in at least --min-freq training texts; C and the share maximise the
     validation metric (ties: the lower validation loss, the training loss's)."""
-    ngrams, min_count, metric = config.linear_ngrams, config.min_freq, config.metric
     buckets = choose_buckets(int(train.lengths.sum()))
-    identity = replace(network.config, linear_ngrams=ngrams, linear_buckets=buckets, linear_features=1,
-                       linear_share=0.0)
+    identity = replace(network.config, linear_ngrams=config.linear_ngrams, linear_buckets=buckets,
+                       linear_features=1, linear_share=0.0)
     probe = RNNClassifier(identity, device="meta")  # the n-gram hashing alone: no weights are read
     probe.linear_index = torch.arange(network.config.vocab_size + buckets, dtype=torch.int32)
     grams_train, grams_valid = gram_matrix(probe, train), gram_matrix(probe, valid)
-    counts = np.asarray(grams_train.sum(axis=0)).ravel()
-    counts[network.config.pad_id] = 0
-    kept = np.flatnonzero(counts >= min_count)
-    idf = np.log((1 + len(train)) / (1 + counts[kept])) + 1  # scikit-learn's smoothed idf
+    kept, idf = choose_columns(grams_train, config.min_freq, network.config.pad_id)
     features_train, features_valid = (normalize(grams[:, kept].multiply(idf).tocsr()) for grams in
                                       (grams_train, grams_valid))
-    log(f"linear model: {len(kept):,} distinct 1- to {ngrams}-grams in at least {min_count} training texts "
-        f"(of {np.count_nonzero(counts):,}; {buckets:,} hash buckets for {int(train.lengths.sum()):,} training "
-        "tokens)")
+    log(f"linear model: {len(kept):,} distinct 1- to {config.linear_ngrams}-grams in at least {config.min_freq} "
+        f"training texts (of {grams_train.getnnz(axis=0).astype(bool).sum():,}; {buckets:,} hash buckets for "
+        f"{int(train.lengths.sum()):,} training tokens)")
+    c, weights, bias = fit_regression(task, features_train, features_valid, train, valid, config.metric, log)
+    model = RNNClassifier(replace(identity, linear_features=len(kept) + 1))
+    model.load_state_dict(network.state_dict(), strict=False)
+    with torch.no_grad():
+        model.linear_index.zero_()
+        model.linear_index[torch.from_numpy(kept)] = torch.arange(1, len(kept) + 1, dtype=torch.int32)
+        model.linear_idf[1:] = torch.from_numpy(idf)
+        model.linear.weight.zero_()
+        model.linear.weight[1:] = torch.from_numpy(weights)
+        model.linear_bias.copy_(torch.from_numpy(bias))
+    summary = choose_share(model, task, valid, config.metric, task.loss(config, train.labels, "cpu"), log)
+    return model, {"C": c, "min_count": config.min_freq, **summary}
+
+
+def choose_columns(grams_train: scipy.sparse.csr_matrix, min_count: int, pad_id: int) -> tuple[np.ndarray, np.ndarray]:
+    """(the hashed ids that get a column: in at least min_count training texts, their smoothed idf as
+    scikit-learn's TfidfVectorizer computes it)."""
+    counts = np.asarray(grams_train.sum(axis=0)).ravel()
+    counts[pad_id] = 0
+    kept = np.flatnonzero(counts >= min_count)
+    return kept, np.log((1 + grams_train.shape[0]) / (1 + counts[kept])) + 1
+
+
+def fit_regression(task, features_train, features_valid, train: EncodedSplit, valid: EncodedSplit, metric: str,
+                   log) -> tuple[float, np.ndarray, np.ndarray]:
+    """(C, weights, bias) of the task's logistic regression with the best validation metric, C_GRID tried from the
+    strongest regularisation until the score falls."""
     best = None
     for c in C_GRID:
         weights, bias = task.fit_linear(features_train, train.labels, c)
@@ -97,18 +120,7 @@ def add_linear_model(network: RNNClassifier, task, train: EncodedSplit, valid: E
             break  # the score rises to one peak and falls after it; the larger C cost the most to fit
         if best is None or score > best[0]:
             best = (score, c, weights, bias)
-    _, c, weights, bias = best
-    model = RNNClassifier(replace(identity, linear_features=len(kept) + 1))
-    model.load_state_dict(network.state_dict(), strict=False)
-    with torch.no_grad():
-        model.linear_index.zero_()
-        model.linear_index[torch.from_numpy(kept)] = torch.arange(1, len(kept) + 1, dtype=torch.int32)
-        model.linear_idf[1:] = torch.from_numpy(idf)
-        model.linear.weight.zero_()
-        model.linear.weight[1:] = torch.from_numpy(weights)
-        model.linear_bias.copy_(torch.from_numpy(bias))
-    summary = choose_share(model, task, valid, metric, task.loss(config, train.labels, "cpu"), log)
-    return model, {"C": c, "min_count": min_count, **summary}
+    return best[1:]
 
 
 def choose_share(model: RNNClassifier, task, valid: EncodedSplit, metric: str, loss, log) -> dict:
