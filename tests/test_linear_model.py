@@ -189,7 +189,7 @@ def test_auto_choices_are_logged_saved_and_fit_the_corpus(tmp_path, capsys):
     assert choices["tokenizer"]["value"] == "char" and "too few" in choices["tokenizer"]["reason"]
     assert choices["linear_ngrams"]["value"] == CHARACTER_NGRAMS
     for name, choice in choices.items():
-        assert f"auto: {name} {choice['value']} ({choice['reason']})" in log
+        assert f"{name}: {choice['value']} ({choice['reason']})" in log
     assert json.loads((output / "train_config.json").read_text())["linear_ngrams"] == CHARACTER_NGRAMS
 
 

@@ -151,25 +151,28 @@ class RNNClassifier(nn.Module):
             self.linear.requires_grad_(False)
             self.linear_bias.requires_grad_(False)
 
-    def forward(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, lengths: torch.Tensor, linear_share: float | None = None) -> torch.Tensor:
         # ids: [batch, seq] int64 (padded with pad_id); lengths: [batch] int64 on the CPU, every length >= 1
+        # linear_share: the linear model's share of the logits (default: the config's; 0: the network alone)
         # returns logits: [batch, num_classes]
         kept = self.word_mask(ids)  # [batch, seq] or None
         output = self.encode(self.embed(ids, kept), lengths)  # [batch, seq, dirs * hidden], valid where t < length
         lengths = lengths.to(ids.device)
         if kept is not None:  # the bag reads the same text as the RNN: without the dropped words, or their n-grams
             ids = ids.masked_fill(~kept, self.config.pad_id)
-        return self.classify(self.pool(output, lengths), ids, lengths)
+        return self.classify(self.pool(output, lengths), ids, lengths, linear_share)
 
-    def classify(self, pooled: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """Logits from the pooled RNN state [batch, poolings * dirs * hidden], joined by the bag of n-grams."""
+    def classify(self, pooled: torch.Tensor, ids: torch.Tensor, lengths: torch.Tensor,
+                 linear_share: float | None = None) -> torch.Tensor:
+        """Logits from the pooled RNN state [batch, poolings * dirs * hidden], joined by the bag of n-grams, mixed
+        with the linear model's."""
         if self.config.ngrams:
             grams = self.ngram_ids(ids, lengths)  # [batch, positions]
             count = (grams != self.config.pad_id).sum(dim=1, keepdim=True).clamp(min=1)  # [batch, 1]
             bag = self.ngram_embedding(grams).sum(dim=1) / count.to(pooled.dtype)  # [batch, ngram_dim]
             pooled = torch.cat([pooled, bag.to(pooled.dtype)], dim=1)
         logits = self.head(self.dropout(pooled))
-        share = self.config.linear_share
+        share = self.config.linear_share if linear_share is None else linear_share
         if not share:
             return logits
         return (1 - share) * logits + share * self.linear_logits(ids, lengths).to(logits.dtype)
@@ -209,11 +212,7 @@ class RNNClassifier(nn.Module):
 
     def network_logits(self, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """The logits without the linear model's share (fitting chooses that share)."""
-        share, self.config.linear_share = self.config.linear_share, 0.0
-        try:
-            return self(ids, lengths)
-        finally:
-            self.config.linear_share = share
+        return self(ids, lengths, linear_share=0.0)
 
     def word_mask(self, ids: torch.Tensor) -> torch.Tensor | None:
         """While training with word dropout, the tokens kept ([batch, seq] bool); None otherwise. Whole tokens

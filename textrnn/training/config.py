@@ -78,7 +78,8 @@ def describe_auto_choices(asked: "TrainConfig", resolved: "TrainConfig", texts, 
         choices["tokenizer"] = (resolved.tokenizer, tokenizer_reason)
     if asked.linear_ngrams is None:
         why = (f"character tokens: the distinct runs of 1 to {CHARACTER_NGRAMS} characters, as TF-IDF's character "
-               "n-grams" if resolved.tokenizer == "char" else "the preset's word and word-pair TF-IDF features")
+               "n-grams" if resolved.tokenizer == "char" else
+               f"{resolved.tokenizer} tokens: the distinct runs of 1 to {resolved.linear_ngrams}, the preset's")
         choices["linear_ngrams"] = (resolved.linear_ngrams, why)
     return {name: {"value": value, "reason": reason} for name, (value, reason) in choices.items()}
 

@@ -39,7 +39,6 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     tokenizer_choice = saved.get("tokenizer_choice") if saved else None
     auto_choices = saved.get("auto_choices") if saved else None
     if not config.is_resolved:
-        chosen = "chosen by the texts' length" if config.preset == "auto" else "as asked"
         tokenizer_choice = {"asked": config.tokenizer, "reason": "as asked"}
         asked = config
         if config.tokenizer == "auto":
@@ -47,10 +46,9 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
             config = replace(config, tokenizer=kind)
         config = config.resolve(data.train["text"])
         auto_choices = describe_auto_choices(asked, config, data.train["text"], tokenizer_choice["reason"])
-        log(f"preset: {config.preset} ({chosen})")
-        log(f"tokenizer: {config.tokenizer} ({tokenizer_choice['reason']})")
-        for name, choice in auto_choices.items():
-            log(f"auto: {name} {choice['value']} ({choice['reason']})")
+        for name in ("preset", "tokenizer", "linear_ngrams"):  # what auto chose says why; the rest was asked for
+            reason = auto_choices[name]["reason"] if name in auto_choices else "as asked"
+            log(f"{name}: {getattr(config, name)} ({reason})")
     unlabeled = unlabeled_texts(raw, config.unlabeled, data.text_column) if config.pretrain_epochs else None
     if unlabeled:
         log(f"pre-training: on the training texts and the {len(unlabeled[0]):,} texts of {unlabeled[1]} "
