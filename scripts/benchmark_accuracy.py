@@ -5,10 +5,16 @@ data set, several seeds.
     .venv/bin/python scripts/benchmark_accuracy.py --datasets sst2 --seeds 0
     .venv/bin/python scripts/benchmark_accuracy.py --datasets online_shopping_zh:category  # NAME:LABEL_COLUMN
     .venv/bin/python scripts/benchmark_accuracy.py --cuts [--draws 2]     # small-data cuts, NAME[:LABEL]@SIZE.DRAW
+    .venv/bin/python scripts/benchmark_accuracy.py --all --jobs 2 --resume  # every set and every cut: the table
     .venv/bin/python scripts/benchmark_accuracy.py --quick                # 2,000 texts a set, 1 seed: a smoke test
     .venv/bin/python scripts/benchmark_accuracy.py --from-log             # the table again from the logs
     .venv/bin/python scripts/benchmark_accuracy.py --from-log --since 2026-12-01  # ... runs from that date on
     .venv/bin/python scripts/benchmark_accuracy.py --baselines-only --datasets sst2 [--baselines fasttext]
+
+`--all --jobs 2` is the whole table in one run: every set and cut, 3 seeds, 2 trainings at once on one thread
+each (about 2.5 hours on a 2-core CPU). Each training is its own process, its output in runs/benchmark/RUN.log;
+each run and baseline is logged as it ends, with the version of textrnn it ran (code_version()), and
+`--resume` goes on from where an interrupted run stopped. The table's means take runs of one version only.
 
 For each data set and seed, `textrnn train` runs with its defaults (which pick the preset for the
 texts' length) on the data set's own splits. A set without a test split (SST-2 ships train and GLUE's
@@ -42,18 +48,20 @@ fastText have TF-IDF only: fastText shows "—").
 import argparse
 import itertools
 import json
+import os
 import re
 import shlex
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from textrnn.cli import main as textrnn_main
 from textrnn.training.config import TrainConfig
 from textrnn.data import load_splits, prepare_data, quiet_datasets
 from textrnn.metrics import multi_label_metrics, predict, tune_thresholds
@@ -322,16 +330,37 @@ def quick_copy(data, folder: Path) -> Path:
     return folder
 
 
-def run_textrnn(data_args: list[str], seed: int, output: Path, extra: list[str]) -> dict:
+def run_textrnn(data_args: list[str], seed: int, output: Path, extra: list[str], threads: int) -> dict:
+    """One `textrnn train` in its own process on `threads` threads (OMP_NUM_THREADS), its output in
+    OUTPUT.log beside the model folder; its test scores, time and settings."""
     argv = ["train", *data_args, "--output", str(output), "--seed", str(seed), "--force", "--no-progress", *extra]
+    log = output.with_name(output.name + ".log")
+    log.parent.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    if textrnn_main(argv) != 0:
-        raise SystemExit(f"textrnn {' '.join(argv)} failed")
+    with open(log, "w") as handle:
+        finished = subprocess.run([sys.executable, "-m", "textrnn", *argv], stdout=handle, stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL, env={**os.environ, "OMP_NUM_THREADS": str(threads)})
+    if finished.returncode != 0:
+        raise RuntimeError(f"textrnn {shlex.join(argv)} exited with {finished.returncode}; its output is in {log}")
     report = json.loads((output / "eval_report.json").read_text())
     trained = json.loads((output / "train_config.json").read_text())
     return {"accuracy": report["accuracy"], "macro_f1": report["macro_f1"], "micro_f1": report.get("micro_f1"),
             "seconds": time.time() - started, "command": "textrnn " + shlex.join(argv),
-            "preset": trained.get("preset"), "tokenizer": trained.get("tokenizer"), "device": trained.get("device")}
+            "preset": trained.get("preset"), "tokenizer": trained.get("tokenizer"), "threads": threads}
+
+
+def code_version() -> str | None:
+    """The git tree hash of textrnn/ at HEAD (12 digits), with "+changes" when the working tree's textrnn/ differs
+    from it; None outside a git checkout. Runs are logged with it, so that --resume and --code only ever put runs
+    of one version of the package into one mean."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True, text=True, check=True).stdout
+
+    try:
+        tree, changes = git("rev-parse", "HEAD:textrnn").strip(), git("status", "--porcelain", "--", "textrnn")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return tree[:12] + ("+changes" if changes.strip() else "")
 
 
 def mean_sd(values: list[float]) -> str:
@@ -339,10 +368,18 @@ def mean_sd(values: list[float]) -> str:
     return f"{100 * statistics.mean(values):.2f} ± {100 * sd:.2f}"
 
 
-def device_name() -> str:
+def device_name(threads: int, jobs: int) -> str:
+    """What each textrnn run of a benchmark ran on: the GPU, or the CPU's threads a run and the runs at once."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({threads} thread{'s' * (threads > 1)} a run, {jobs} run{'s' * (jobs > 1)} at once)"
+
+
+def describe_devices(rows: list[dict]) -> str:
+    """The devices the table's runs logged, e.g. "CPU (1 thread a run, 2 runs at once)"; old runs logged the
+    thread count of the process that wrote the table."""
+    devices = sorted({run.get("device", "unknown") for row in rows for run in row["runs"]})
+    return "; ".join(devices) or "no textrnn runs"
 
 
 def percent(result: dict | None, key: str, note: str = "") -> str:
@@ -379,8 +416,7 @@ def textrnn_cells(row: dict, metric: str) -> str:
 def write_results(rows: list[dict], path: Path, command: str) -> None:
     multi = [row for row in rows if is_multi_label(row)]
     single = [row for row in rows if not is_multi_label(row)]
-    lines = [f"{produced_by(command)}, device: {device_name()}, "
-             f"PyTorch {torch.__version__}.", "",
+    lines = [f"{produced_by(command)}, textrnn on {describe_devices(rows)}, PyTorch {torch.__version__}.", "",
              "| data (test split) | seeds | textrnn accuracy % (mean ± sd) | per seed | textrnn time per run | "
              "TF-IDF + LR accuracy % | fastText bigrams accuracy % (tuned settings) | preset, tokenizer |",
              "|---|---|---|---|---|---|---|---|"]
@@ -455,12 +491,14 @@ def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
             "fasttext": baselines.get((name, "fasttext")) or last.get("fasttext")}
 
 
-def rows_from_log(names: list[str] | None, root: Path, since: str | None = None) -> list[dict]:
+def rows_from_log(names: list[str] | None, root: Path, since: str | None = None, code: str | None = None) -> list[dict]:
     """Each data set's latest run per seed from the run log, with its latest baselines; by default every set in
-    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only, so
-    that no mean mixes runs of the code before a change with runs after it."""
+    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only; code
+    (code_version()): runs of that version of textrnn only. Either keeps a mean from mixing runs of the code
+    before a change with runs after it."""
     run_log = read_jsonl(RUN_LOG)
-    latest = {(run["dataset"], run["seed"]): run for run in run_log if not since or run["date"] >= since}
+    latest = {(run["dataset"], run["seed"]): run for run in run_log
+              if (not since or run["date"] >= since) and (not code or run.get("code") == code)}
     baselines = latest_baselines()
     names = names or list(dict.fromkeys(row["dataset"] for row in [*run_log, *read_jsonl(BASELINE_LOG)]))
     rows = [table_row(name, root, [run for (dataset, _), run in sorted(latest.items()) if dataset == name], baselines)
@@ -468,24 +506,28 @@ def rows_from_log(names: list[str] | None, root: Path, since: str | None = None)
     return [row for row in rows if row["runs"] or row["tfidf"] or row["fasttext"]]
 
 
-def load_data(root: Path, name: str, quick_folder: Path | None, cuts_folder: Path | None = None):
-    """(textrnn's data flags, the prepared splits) of NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; a cut is written to
-    `cuts_folder` first (make_cut) and read from its files; with `quick_folder`, a small copy."""
+def dataset_flags(root: Path, name: str, cuts_folder: Path | None) -> list[str]:
+    """textrnn's data flags for NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; a cut is written to `cuts_folder` first."""
     full, size, _ = parse_cut(name)
     if size is None:
-        flags = data_flags(root, name)
-    else:
-        if cuts_folder is None:
-            raise SystemExit(f"data set {name!r} is a cut: it needs a folder to be written to")
-        flags = cut_flags(make_cut(root, name, cuts_folder), full.partition(":")[2])
+        return data_flags(root, name)
+    if cuts_folder is None:
+        raise SystemExit(f"data set {name!r} is a cut: it needs a folder to be written to")
+    return cut_flags(make_cut(root, name, cuts_folder), full.partition(":")[2])
+
+
+def data_from_flags(flags: list[str]):
+    """The prepared splits textrnn reads with these data flags, split as `textrnn train` splits them."""
     files = dict(zip(flags[::2], flags[1::2]))
-    data = prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"), files.get("--validation-file"),
+    return prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"), files.get("--validation-file"),
                                     files.get("--test-file")), label_column=files.get("--label-column"),
                         seed=TrainConfig.seed)
-    if quick_folder:
-        data = prepare_data(load_splits(str(quick_copy(data, quick_folder / safe_name(name)))))
-        flags = ["--dataset", str(quick_folder / safe_name(name))]
-    return flags, data
+
+
+def quick_flags(flags: list[str], name: str, quick_folder: Path) -> list[str]:
+    """--quick: a small copy of the set (quick_copy) and the flags that read it."""
+    folder = quick_copy(data_from_flags(flags), quick_folder / safe_name(name))
+    return ["--dataset", str(folder)]
 
 
 def headline(result: dict) -> str:
@@ -503,15 +545,23 @@ def autotune_seconds(name: str, args) -> int:
     return args.fasttext_autotune_cut if parse_cut(name)[1] is not None else args.fasttext_autotune
 
 
-def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
-    """The chosen baselines of one data set, printed and (unless --quick) appended to the baseline log."""
+def run_baselines(name: str, flags: list[str], methods, args, command: str, code: str | None, threads: int) -> dict:
+    """The baselines `methods` of one data set, on `threads` threads, printed and (unless --quick) appended to the
+    baseline log."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        return compute_baselines(name, data_from_flags(flags), methods, args, command, code, threads)
+
+
+def compute_baselines(name: str, data, methods, args, command: str, code: str | None, threads: int) -> dict:
     results = {}
-    if "tfidf" in args.baselines:
+    if "tfidf" in methods:
         results["tfidf"] = tfidf_baseline(data)
         print(f"{name}: TF-IDF + LR {headline(results['tfidf'])} ({describe_tfidf(results['tfidf'])}, "
               f"{results['tfidf']['seconds']:.0f}s)", flush=True)
-    if "fasttext" in args.baselines:
-        results["fasttext"] = fasttext_baseline(data, args.fasttext_threads, args.fasttext_seed,
+    if "fasttext" in methods:
+        results["fasttext"] = fasttext_baseline(data, args.fasttext_threads or threads, args.fasttext_seed,
                                                 autotune_seconds(name, args))
         result = results["fasttext"]
         print(f"{name}: fastText {headline(result)} (validation {result['valid_score']:.2%}); {result['tuning']}, thread={result['thread']}, seed "
@@ -519,12 +569,12 @@ def run_baselines(name: str, data, args, command: str) -> dict[str, dict]:
     if not args.quick:
         with open(BASELINE_LOG, "a") as handle:
             for method, result in results.items():
-                handle.write(json.dumps({"dataset": name, "method": method, "date": today(),
+                handle.write(json.dumps({"dataset": name, "method": method, "date": today(), "code": code,
                                          "command": command, **result}) + "\n")
     return results
 
 
-def main(argv=None) -> int:
+def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--datasets", nargs="*", help="NAME[:LABEL_COLUMN][@SIZE[.DRAW]] each, @SIZE.DRAW a cut: "
@@ -532,17 +582,26 @@ def main(argv=None) -> int:
                                                       "split; default: every folder in --data-root (--from-log: every "
                                                       "set in the logs)")
     parser.add_argument("--cuts", action="store_true",
-                        help="instead of --datasets: the small-data cuts of CUTS, " + "; ".join(
+                        help="the small-data cuts of CUTS, " + "; ".join(
                             f"{name} at {', '.join(map(str, sizes))}" for name, sizes in CUTS)
-                        + " training texts (a size not below the set's train split skipped), draws 0..--draws - 1; "
-                          "the table is then rebuilt from the logs, the cuts as rows beside the full sets")
+                        + " training texts (a size not below the set's train split skipped), draws 0..--draws - 1, "
+                          "after any --datasets")
+    parser.add_argument("--all", action="store_true", help="every folder in --data-root and every cut (--cuts)")
     parser.add_argument("--draws", type=int, default=2, help="--cuts: how many draws of each cut (default 2)")
     parser.add_argument("--seeds", nargs="*", type=int, default=[0, 1, 2])
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="how many trainings and baselines run at once, each on the CPU's cores / JOBS threads "
+                             "(default 1); times measured with JOBS above 1 are not timings of a quiet machine")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip each run and baseline the logs already hold for the same textrnn code "
+                             "(code_version(): the committed tree of textrnn/), so an interrupted benchmark goes on")
     parser.add_argument("--runs", default=str(ROOT / "runs" / "benchmark"), help="where the trained models go")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
     parser.add_argument("--quick", action="store_true", help="2,000 training texts a set, 1 seed, 1 epoch, fastText "
                                                              "autotune 10 s; no docs, no logs")
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="with --from-log: textrnn runs from this date on only")
+    parser.add_argument("--code", metavar="VERSION", help="with --from-log: textrnn runs of this code_version() only "
+                                                          "('current': the checkout's)")
     parser.add_argument("--from-log", action="store_true",
                         help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) and "
                              "docs/results/baselines.jsonl (each set's latest baselines) without training")
@@ -555,55 +614,123 @@ def main(argv=None) -> int:
                         help="fastText's autotuneDuration per single-label full set (default 120)")
     parser.add_argument("--fasttext-autotune-cut", type=int, default=60, metavar="SECONDS",
                         help="fastText's autotuneDuration per single-label cut NAME@SIZE.DRAW (default 60)")
-    parser.add_argument("--fasttext-threads", type=int, default=2, help="fastText's thread count (default 2; "
-                                                                         "above 1 its results vary run to run)")
+    parser.add_argument("--fasttext-threads", type=int, help="fastText's thread count (default: a job's threads; "
+                                                             "above 1 its results vary run to run)")
     parser.add_argument("--fasttext-seed", type=int, default=0)
     parser.add_argument("extra", nargs="*", help="more textrnn train flags, after --")
     args = parser.parse_args(argv)
-    if args.cuts and args.datasets:
-        parser.error("give --cuts or --datasets, not both")
     if args.draws < 1:
         parser.error("--draws must be 1 or more")
+    if args.jobs < 1:
+        parser.error("--jobs must be 1 or more")
+    return args
+
+
+def chosen_names(args, root: Path) -> list[str]:
+    """The data sets a run covers, in order: --datasets (or, without --cuts, every folder of the data root), then
+    the cuts for --cuts; --all is every folder and every cut."""
+    folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    names = [cut_name(name) for name in args.datasets or []]
+    if args.all or not (args.datasets or args.cuts):
+        names = folders if args.all or not args.from_log else []
+    if args.all or args.cuts:
+        names += cut_names(train_sizes(root, [name for name, _ in CUTS]), args.draws)
+    return list(dict.fromkeys(names))
+
+
+def expected_seconds(name: str, kind: str) -> float:
+    """How long a task took last time, from the logs (0 when never run): the longest start first."""
+    if kind == "textrnn":
+        times = [run["seconds"] for run in read_jsonl(RUN_LOG) if run["dataset"] == name]
+    else:
+        times = [row["seconds"] for row in read_jsonl(BASELINE_LOG) if row["dataset"] == name]
+    return times[-1] if times else 0.0
+
+
+def plan_tasks(names: list[str], args, code: str | None) -> list[tuple]:
+    """(name, "baselines", methods) and (name, "textrnn", seed) tasks, longest first; with --resume, none the logs
+    already hold for this code."""
+    resumable = args.resume and code and not code.endswith("+changes")
+    if args.resume and not resumable:
+        print(f"--resume: textrnn/ is not a clean checkout ({code}), so nothing is skipped", flush=True)
+    done_runs = {(run["dataset"], run["seed"]) for run in read_jsonl(RUN_LOG) if resumable and run.get("code") == code}
+    done_baselines = {(row["dataset"], row["method"]) for row in read_jsonl(BASELINE_LOG)
+                      if resumable and row.get("code") == code}
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    tasks = []
+    for name in names:
+        methods = [method for method in args.baselines if (name, method) not in done_baselines]
+        if methods:
+            tasks.append((name, "baselines", methods))
+        if not args.baselines_only:
+            tasks += [(name, "textrnn", seed) for seed in seeds if (name, seed) not in done_runs]
+    skipped = len(names) * (len(args.baselines) > 0) + (0 if args.baselines_only else len(names) * len(seeds))
+    if resumable:
+        print(f"--resume: {skipped - len(tasks)} of {skipped} tasks already in the logs for textrnn code {code}",
+              flush=True)
+    return sorted(tasks, key=lambda task: -expected_seconds(task[0], task[1]))
+
+
+def run_task(task: tuple, flags: list[str], args, command: str, code: str | None, threads: int, jobs: int) -> None:
+    """One task of plan_tasks: its baselines, or one seed's textrnn run, logged (unless --quick) as it ends."""
+    name, kind, what = task
+    if kind == "baselines":
+        run_baselines(name, flags, what, args, command, code, threads)
+        return
+    extra = [*args.extra, "--epochs", "1"] if args.quick else args.extra
+    run = run_textrnn(flags, what, Path(args.runs) / f"{safe_name(name)}-seed{what}", extra, threads)
+    print(f"{name} seed {what}: textrnn accuracy {run['accuracy']:.2%}, macro-F1 {run['macro_f1']:.2%} in "
+          f"{run['seconds'] / 60:.1f} min", flush=True)
+    if not args.quick:
+        with open(RUN_LOG, "a") as handle:
+            handle.write(json.dumps({"dataset": name, "seed": what, "date": today(), "code": code,
+                                     "device": device_name(threads, jobs), "jobs": jobs, **run}) + "\n")
+
+
+def run_tasks(tasks: list[tuple], flags: dict[str, list[str]], args, command: str, code: str | None) -> list[str]:
+    """The tasks, --jobs at a time (a thread each, training in its own process); the failures' messages."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    jobs = min(args.jobs, max(1, len(tasks)))
+    threads = max(1, cores // jobs)
+    print(f"{len(tasks)} tasks, {jobs} at once, {threads} thread{'s' * (threads > 1)} each", flush=True)
+    failures = []
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = {pool.submit(run_task, task, flags[task[0]], args, command, code, threads, jobs): task
+                   for task in tasks}
+        for future in as_completed(futures):
+            if future.exception() is not None:
+                name, kind, what = futures[future]
+                failures.append(f"{name} {kind} {what}: {future.exception()}")
+                print(f"failed: {failures[-1]}", flush=True)
+    return failures
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
     quiet_datasets()
-    seeds, extra = (args.seeds[:1], [*args.extra, "--epochs", "1"]) if args.quick else (args.seeds, args.extra)
     root = Path(args.data_root)
     given = sys.argv[1:] if argv is None else argv
     command = "python scripts/benchmark_accuracy.py" + (" " + shlex.join(given) if given else "")
-    if args.cuts:
-        names = cut_names(train_sizes(root, [name for name, _ in CUTS]), args.draws)
-    else:
-        names = [cut_name(name) for name in args.datasets or []]
+    names = chosen_names(args, root)
     if args.from_log:
-        write_results(rows_from_log(names or None, root, args.since), Path(args.results), command)
+        code = code_version() if args.code == "current" else args.code
+        write_results(rows_from_log(names or None, root, args.since, code), Path(args.results), command)
         return 0
-    names = names or sorted(p.name for p in root.iterdir() if p.is_dir())
-    quick_folder = Path(args.runs) / "quick-data" if args.quick else None
-    cuts_folder = Path(args.runs) / "cuts"
+    code = code_version()
     BASELINE_LOG.parent.mkdir(parents=True, exist_ok=True)
-    rows = []
-    for name in names:
-        flags, data = load_data(root, name, quick_folder, cuts_folder)
-        baselines = run_baselines(name, data, args, command)
-        if args.baselines_only:
-            continue
-        runs = []
-        for seed in seeds:
-            run = run_textrnn(flags, seed, Path(args.runs) / f"{safe_name(name)}-seed{seed}", extra)
-            print(f"{name} seed {seed}: textrnn accuracy {run['accuracy']:.2%}, macro-F1 {run['macro_f1']:.2%} in "
-                  f"{run['seconds'] / 60:.1f} min")
-            runs.append(run)
-            if not args.quick:
-                with open(RUN_LOG, "a") as handle:
-                    handle.write(json.dumps({"dataset": name, "seed": seed, "date": today(),
-                                             "device": device_name(), **run, "baseline": baselines.get("tfidf"),
-                                             "fasttext": baselines.get("fasttext")}) + "\n")
-        rows.append(table_row(name, root, runs, {**latest_baselines(), **{(name, m): r for m, r in baselines.items()}}))
+    # every cut is written here, before any task starts, so that no run reads a cut while it is being written
+    flags = {name: dataset_flags(root, name, Path(args.runs) / "cuts") for name in names}
     if args.quick:
-        return 0
-    # --baselines-only: the table from the logs, every set in them, the new baselines beside earlier textrnn runs;
-    # --cuts likewise, so the cuts' rows join the full sets' rows instead of replacing them
-    write_results(rows_from_log(None, root) if args.baselines_only or args.cuts else rows, Path(args.results), command)
-    return 0
+        flags = {name: quick_flags(flags[name], name, Path(args.runs) / "quick-data") for name in names}
+    failures = run_tasks(plan_tasks(names, args, code), flags, args, command, code)
+    if not args.quick:
+        # the table from the logs: this run's sets, each set's latest runs of this code, so that a resumed run's
+        # earlier tasks join it and no mean mixes two versions of textrnn (--baselines-only: every set, every run)
+        write_results(rows_from_log(None, root) if args.baselines_only else rows_from_log(names, root, code=code),
+                      Path(args.results), command)
+    for failure in failures:
+        print(f"failed: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -102,6 +102,12 @@ def test_cut_names_parse_with_and_without_label_column_and_draw(bench):
             bench.parse_cut(bad)
 
 
+def load(bench, data_root: Path, name: str, cuts_folder: Path):
+    """(textrnn's data flags, the prepared splits) of a set or cut, as a benchmark run reads them."""
+    flags = bench.dataset_flags(data_root, name, cuts_folder)
+    return flags, bench.data_from_flags(flags)
+
+
 def test_a_cut_keeps_size_train_texts_and_the_validation_and_test_splits_whole(bench, data_root, tmp_path):
     folder = bench.make_cut(data_root, "tiny:category@20.1", tmp_path / "cuts")
     assert folder == tmp_path / "cuts" / "tiny-category-20.1"
@@ -112,7 +118,7 @@ def test_a_cut_keeps_size_train_texts_and_the_validation_and_test_splits_whole(b
         assert texts(folder / f"{split}.parquet") == texts(data_root / "tiny" / f"{split}.parquet")
 
     # textrnn's flags name the cut's files, the label column with them; the baselines read the same files
-    flags, data = bench.load_data(data_root, "tiny:category@20.1", None, tmp_path / "cuts")
+    flags, data = load(bench, data_root, "tiny:category@20.1", tmp_path / "cuts")
     assert flags == ["--train-file", str(folder / "train.parquet"), "--validation-file",
                      str(folder / "validation.parquet"), "--test-file", str(folder / "test.parquet"),
                      "--label-column", "category"]
@@ -120,17 +126,17 @@ def test_a_cut_keeps_size_train_texts_and_the_validation_and_test_splits_whole(b
     assert sorted(data.label_names) == ["books", "phones"]
 
     # the cut's train split keeps the set's ClassLabel names; a full set still loads as before
-    flags, data = bench.load_data(data_root, "tiny@20", None, tmp_path / "cuts")
+    flags, data = load(bench, data_root, "tiny@20", tmp_path / "cuts")
     assert flags[1] == str(tmp_path / "cuts" / "tiny-20.0" / "train.parquet") and "--label-column" not in flags
     assert data.label_names == ["neg", "pos"] and len(data.train) == 20
-    flags, data = bench.load_data(data_root, "tiny", None, tmp_path / "cuts")
+    flags, data = load(bench, data_root, "tiny", tmp_path / "cuts")
     assert flags == ["--dataset", str(data_root / "tiny")] and len(data.train) == 40
 
 
 def test_a_cut_of_a_set_without_a_test_split_is_scored_on_its_validation_split(bench, data_root, tmp_path):
     """As SST-2: the cut has train and validation files; validation is the test, 10% of the cut's train the
     validation split."""
-    flags, data = bench.load_data(data_root, "tiny_sst@20", None, tmp_path / "cuts")
+    flags, data = load(bench, data_root, "tiny_sst@20", tmp_path / "cuts")
     folder = tmp_path / "cuts" / "tiny_sst-20.0"
     assert sorted(path.name for path in folder.iterdir()) == ["train.parquet", "validation.parquet"]
     assert flags == ["--train-file", str(folder / "train.parquet"), "--test-file", str(folder / "validation.parquet")]
@@ -142,7 +148,7 @@ def test_a_cut_of_a_set_without_a_test_split_is_scored_on_its_validation_split(b
 def test_a_cut_as_large_as_the_train_split_is_an_error(bench, data_root, tmp_path):
     for name in ("tiny@40", "tiny:category@41.1"):
         with pytest.raises(SystemExit, match="not below the train split's 40 texts"):
-            bench.load_data(data_root, name, None, tmp_path / "cuts")
+            load(bench, data_root, name, tmp_path / "cuts")
     assert not (tmp_path / "cuts").exists()
     with pytest.raises(SystemExit, match="no folder"):
         bench.make_cut(data_root, "absent@10", tmp_path / "cuts")
@@ -218,3 +224,52 @@ def test_since_leaves_out_the_runs_before_a_date(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "data_flags", lambda root, name: ["--train-file", "t", "--test-file", "v"])
     assert [r["accuracy"] for r in bench.rows_from_log(None, tmp_path)[0]["runs"]] == [0.85, 0.81]
     assert [r["accuracy"] for r in bench.rows_from_log(None, tmp_path, since="2026-12-01")[0]["runs"]] == [0.85]
+
+
+# ----------------------------------------------------------------------------- one run: --jobs and --resume
+
+
+def test_jobs_run_the_trainings_in_their_own_processes_and_resume_skips_what_the_logs_hold(
+        bench, data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "RUN_LOG", tmp_path / "runs.jsonl")
+    monkeypatch.setattr(bench, "BASELINE_LOG", tmp_path / "baselines.jsonl")
+    monkeypatch.setattr(bench, "code_version", lambda: "0123456789ab")
+    argv = ["--data-root", str(data_root), "--datasets", "tiny", "tiny_sst@20", "--seeds", "0", "1", "--jobs", "2",
+            "--baselines", "tfidf", "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
+            "--", "--epochs", "1", "--embedding-dim", "8", "--hidden-dim", "8"]
+    assert bench.main(argv) == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert sorted((run["dataset"], run["seed"]) for run in runs) == [
+        ("tiny", 0), ("tiny", 1), ("tiny_sst@20.0", 0), ("tiny_sst@20.0", 1)]
+    assert {run["code"] for run in runs} == {"0123456789ab"} and {run["threads"] for run in runs} >= {1}
+    assert all(run["device"].startswith("CPU (") and "2 runs at once" in run["device"] for run in runs)
+    # each training wrote its own log and model beside the others
+    assert (tmp_path / "runs" / "tiny-seed1.log").read_text().strip()
+    assert (tmp_path / "runs" / "tiny_sst-20.0-seed0" / "model.safetensors").is_file()
+    table = (tmp_path / "RESULTS.md").read_text()
+    assert any(line.startswith("| tiny (test) | 2 |") for line in table.splitlines())
+    assert "2 runs at once" in table.splitlines()[table.splitlines().index("<!-- benchmark_accuracy:start -->") + 2]
+
+    # everything is in the logs for this code: a resumed run trains nothing and the table stays the same
+    assert bench.main([*argv[:-7], "--resume"]) == 0
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
+    assert len((tmp_path / "baselines.jsonl").read_text().splitlines()) == 2
+    # another version of textrnn: nothing is skipped, and uncommitted changes are never resumed from
+    everything = {("tiny", "baselines", ("tfidf",)), ("tiny", "textrnn", 0), ("tiny", "textrnn", 1)}
+    resume = bench.parse_args(["--resume", "--baselines", "tfidf", "--seeds", "0", "1"])
+    for code in ("fedcba987654", "0123456789ab+changes"):
+        planned = {(name, kind, tuple(what) if isinstance(what, list) else what)
+                   for name, kind, what in bench.plan_tasks(["tiny"], resume, code)}
+        assert planned == everything
+
+
+def test_a_failed_training_is_reported_and_the_others_still_run(bench, data_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(bench, "RUN_LOG", tmp_path / "runs.jsonl")
+    monkeypatch.setattr(bench, "BASELINE_LOG", tmp_path / "baselines.jsonl")
+    code = bench.main(["--data-root", str(data_root), "--datasets", "tiny", "--seeds", "0", "--baselines", "tfidf",
+                       "--runs", str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md"),
+                       "--", "--no-such-flag"])
+    assert code == 1
+    assert "--no-such-flag" in (tmp_path / "runs" / "tiny-seed0.log").read_text()
+    assert not (tmp_path / "runs.jsonl").exists()
+    assert len((tmp_path / "baselines.jsonl").read_text().splitlines()) == 1
