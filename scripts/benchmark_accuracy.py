@@ -627,14 +627,16 @@ def parse_args(argv):
 
 
 def chosen_names(args, root: Path) -> list[str]:
-    """The data sets a run covers, in order: --datasets (or, without --cuts, every folder of the data root), then
-    the cuts for --cuts; --all is every folder and every cut."""
+    """The data sets a run covers, in order: --datasets (or, without --cuts, every full set: each folder of the data
+    root, and the label columns CUTS names), then the cuts for --cuts; --all is every full set and every cut."""
+    # a set's other label columns that CUTS names (online_shopping_zh:category) are full sets of their own
     folders = sorted(p.name for p in root.iterdir() if p.is_dir())
+    folders += [name for name, _ in CUTS if ":" in name and name.partition(":")[0] in folders]
     names = [cut_name(name) for name in args.datasets or []]
     if args.all or not (args.datasets or args.cuts):
         names = folders if args.all or not args.from_log else []
     if args.all or args.cuts:
-        names += cut_names(train_sizes(root, [name for name, _ in CUTS]), args.draws)
+        names += cut_names(train_sizes(root, [name for name, _ in CUTS]), args.draws, CUTS)
     return list(dict.fromkeys(names))
 
 

@@ -273,3 +273,12 @@ def test_a_failed_training_is_reported_and_the_others_still_run(bench, data_root
     assert "--no-such-flag" in (tmp_path / "runs" / "tiny-seed0.log").read_text()
     assert not (tmp_path / "runs.jsonl").exists()
     assert len((tmp_path / "baselines.jsonl").read_text().splitlines()) == 1
+
+
+def test_all_is_every_full_set_with_its_named_label_columns_and_every_cut(bench, data_root, monkeypatch):
+    monkeypatch.setattr(bench, "CUTS", (("tiny", (10, 20)), ("tiny:category", (10,))))
+    names = bench.chosen_names(bench.parse_args(["--all", "--draws", "1"]), data_root)
+    assert names == ["tiny", "tiny_sst", "tiny:category", "tiny@10.0", "tiny@20.0", "tiny:category@10.0"]
+    assert bench.chosen_names(bench.parse_args(["--cuts", "--draws", "1"]), data_root) == names[3:]
+    assert bench.chosen_names(bench.parse_args(["--datasets", "tiny_sst", "--cuts", "--draws", "1"]), data_root) \
+        == ["tiny_sst", *names[3:]]
