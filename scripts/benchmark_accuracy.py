@@ -506,14 +506,18 @@ def rows_from_log(names: list[str] | None, root: Path, since: str | None = None,
     return [row for row in rows if row["runs"] or row["tfidf"] or row["fasttext"]]
 
 
-def dataset_flags(root: Path, name: str, cuts_folder: Path | None) -> list[str]:
-    """textrnn's data flags for NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; a cut is written to `cuts_folder` first."""
+def dataset_flags(root: Path, name: str, cuts_folder: Path | None, write_cut: bool = True) -> list[str]:
+    """textrnn's data flags for NAME[:LABEL_COLUMN][@SIZE[.DRAW]]; a cut is written to `cuts_folder` first, or
+    with write_cut=False read as an earlier run wrote it."""
     full, size, _ = parse_cut(name)
     if size is None:
         return data_flags(root, name)
     if cuts_folder is None:
         raise SystemExit(f"data set {name!r} is a cut: it needs a folder to be written to")
-    return cut_flags(make_cut(root, name, cuts_folder), full.partition(":")[2])
+    folder = make_cut(root, name, cuts_folder) if write_cut else cuts_folder / safe_name(cut_name(name))
+    if not (folder / "train.parquet").is_file():
+        raise SystemExit(f"data set {name!r}: no cut in {folder}; benchmark_accuracy.py writes it")
+    return cut_flags(folder, full.partition(":")[2])
 
 
 def data_from_flags(flags: list[str]):

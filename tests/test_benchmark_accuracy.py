@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -9,17 +10,21 @@ import pytest
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "benchmark_accuracy.py"
 
 
-@pytest.fixture(scope="module")
-def bench():
-    # The script does `from common import ...` (scripts/common.py), which `python scripts/benchmark_accuracy.py`
-    # finds because Python puts the script's folder first on sys.path. Loaded from here it is not, so scripts/
-    # goes on sys.path while the script loads, and comes off again after.
-    spec = importlib.util.spec_from_file_location("benchmark_accuracy", SCRIPT)
+def load_script(name: str):
+    # The scripts do `from common import ...` (scripts/common.py), which `python scripts/NAME.py` finds because
+    # Python puts the script's folder first on sys.path. Loaded from here it is not, so scripts/ goes on sys.path
+    # while the script loads, and comes off again after.
+    spec = importlib.util.spec_from_file_location(name, SCRIPT.parent / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     with pytest.MonkeyPatch.context() as patch:
         patch.syspath_prepend(str(SCRIPT.parent))
         spec.loader.exec_module(module)
     return module
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_script("benchmark_accuracy")
 
 
 def test_fasttext_text_lowercases_splits_punctuation_and_spaces_out_unspaced_scripts(bench):
@@ -249,6 +254,14 @@ def test_jobs_run_the_trainings_in_their_own_processes_and_resume_skips_what_the
     table = (tmp_path / "RESULTS.md").read_text()
     assert any(line.startswith("| tiny (test) | 2 |") for line in table.splitlines())
     assert "2 runs at once" in table.splitlines()[table.splitlines().index("<!-- benchmark_accuracy:start -->") + 2]
+
+    # the seed ensemble lever reads these models: each seed scores as its run logged, the ensemble beside them
+    ensembles = load_script("lever_ensembles")
+    assert ensembles.main(["--data-root", str(data_root), "--datasets", "tiny", "tiny_sst@20.0", "--runs",
+                           str(tmp_path / "runs"), "--results", str(tmp_path / "RESULTS.md")]) == 0
+    row = next(line for line in (tmp_path / "RESULTS.md").read_text().splitlines() if line.startswith("| tiny |"))
+    logged = sorted(100 * run["accuracy"] for run in runs if run["dataset"] == "tiny")
+    assert f"| {statistics.mean(logged):.2f} |" in row and "| accuracy | 2 |" in row
 
     # everything is in the logs for this code: a resumed run trains nothing and the table stays the same
     assert bench.main([*argv[:-7], "--resume"]) == 0
