@@ -204,6 +204,7 @@ MODEL_FIELDS = {  # ModelConfig's fields; vocab_size and num_classes are require
     "bidirectional": of_type(bool, "true or false"),
     "dropout": number(0, 1, high_included=False),
     "word_dropout": number(0, 1, high_included=False),
+    "weight_drop": number(0, 1, high_included=False),
     "pooling": pooling,
     "chunk_length": integer(0, MAX_TOKENS),
     "ngrams": integer(0, MAX_NGRAMS),

@@ -6,7 +6,9 @@ batch with longer texts. Two ways to run the recurrence keep that promise:
 
 - packed (CUDA): `pack_padded_sequence`, which cuDNN runs natively;
 - padded (CPU): with no padding in the batch, the module as it is; otherwise
-  each direction of each layer runs the fused padded kernel on its own. The
+  each direction of each layer runs the fused padded kernel on its own. With
+  `weight_drop` this path trains on every device, since it takes the weights
+  (with some recurrent ones dropped) as arguments. The
   forward direction reads the padded batch as it is (padding comes after
   every real token, so it never reaches one); the backward direction reads
   each sequence reversed within its own length, so its padding comes last too.
@@ -51,6 +53,7 @@ class ModelConfig:
     bidirectional: bool = True
     dropout: float = 0.3
     word_dropout: float = 0.2  # share of tokens whose embedding is zeroed while training
+    weight_drop: float = 0.0  # share of the recurrent (hidden-to-hidden) weights dropped while training (AWD-LSTM)
     pooling: str = "max"  # last | mean | max over valid time steps, or several joined by "+" (max+mean)
     chunk_length: int = 0  # > 0: texts run through the RNN in independent chunks of this many tokens
     ngrams: int = 0  # > 0: a bag of every 1..ngrams-token run joins the RNN state (2: words and word pairs)
@@ -81,7 +84,7 @@ class ModelConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.num_classes < 2:
             raise ValueError(f"a classifier needs at least 2 classes, got {self.num_classes}")
-        for name in ("dropout", "word_dropout"):
+        for name in ("dropout", "word_dropout", "weight_drop"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
 
@@ -248,12 +251,14 @@ class RNNClassifier(nn.Module):
 
     def run_rnn(self, x: torch.Tensor, lengths: torch.Tensor, packed: bool | None) -> torch.Tensor:
         if packed is None:
-            packed = x.is_cuda
+            packed = x.is_cuda and not (self.training and self.config.weight_drop)
         if packed:
             # pack_padded_sequence wants lengths on the CPU; keeping them there avoids a device sync.
             sequences = pack_padded_sequence(x, lengths.cpu(), batch_first=True, enforce_sorted=False)
             output, _ = self.rnn(sequences)
             return pad_packed_sequence(output, batch_first=True, total_length=x.size(1))[0]
+        if self.training and self.config.weight_drop:
+            return self.encode_padded(x, lengths.to(x.device))  # the one path that takes the weights it is given
         if bool((lengths == x.size(1)).all()):
             # No padding (one text, or a bucket of equal lengths): the module's own fused call runs every
             # layer and direction at once, half the calls of the per-direction path.
@@ -271,6 +276,9 @@ class RNNClassifier(nn.Module):
             for suffix in ("", "_reverse")[: self.num_directions]:
                 weights = [getattr(self.rnn, f"{kind}_l{layer}{suffix}") for kind in ("weight_ih", "weight_hh",
                                                                                       "bias_ih", "bias_hh")]
+                # DropConnect on the recurrent weights: one mask for every step of the batch (Merity et al. 2018)
+                if self.training and self.config.weight_drop:
+                    weights[1] = F.dropout(weights[1], self.config.weight_drop)
                 h0 = x.new_zeros(1, batch, hidden)
                 hx = (h0, h0) if self.config.cell == "lstm" else h0
                 source = gather_steps(x, reverse) if suffix else x

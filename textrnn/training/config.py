@@ -120,7 +120,7 @@ RANGES = {
     "validation_size": Range(0, 1, low_included=False, high_included=False), "checkpoint_every": Range(0, 1e7),
     "vocab_size": Range(3, 10_000_000), "min_freq": Range(1, 1e9), "max_length": Range(1, 1_000_000),
     "embedding_dim": Range(1, 100_000), "hidden_dim": Range(1, 100_000), "num_layers": Range(1, 64),
-    "dropout": SHARE, "word_dropout": SHARE, "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16),
+    "dropout": SHARE, "word_dropout": SHARE, "weight_drop": SHARE, "adversarial": Range(0, 1000), "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16),
     "linear_ngrams": Range(0, 16),
     "ngram_buckets": Range(1, 50_000_000), "ngram_dim": Range(1, 4096), "batch_size": Range(1, 1_000_000),
     "epochs": Range(1, 100_000), "lr": POSITIVE, "weight_decay": Range(0, 10),
@@ -220,6 +220,8 @@ class TrainConfig:
                                   "model")
     dropout: float | None = setting(None, "dropout on the embeddings, between layers and before the head", "model")
     word_dropout: float | None = setting(None, "share of tokens dropped (embedding zeroed) while training", "model")
+    weight_drop: float = setting(0.0, "share of the recurrent (hidden-to-hidden) weights dropped while training, one "
+                                 "mask a batch, as AWD-LSTM does (0: off)", "model")
     pooling: str | None = setting(None, f"{', '.join(POOLINGS)} over the RNN outputs, or several joined by '+' "
                                   "(max+mean)", "model")
     chunk_length: int = setting(0, "read long texts in independent chunks of this many tokens (0: whole texts); "
@@ -244,6 +246,9 @@ class TrainConfig:
     clip: float = setting(1.0, "gradient norm clipping", "optimisation")
     warmup: float = setting(0.05, "share of all steps with a linear learning-rate warm-up, then cosine decay",
                             "optimisation")
+    adversarial: float = setting(0.0, "adversarial training on the embeddings (Miyato et al. 2017): each batch is "
+                                 "also trained on its embedded tokens moved this far (L2 norm per text) along the "
+                                 "loss's gradient; about twice the time a step (0: off)", "optimisation")
     average_decay: float = setting(0.0, "keep, validate and save an exponential moving average of the weights with "
                                    "this decay per step (0.999, say); 0: off", "optimisation")
     pretrain_epochs: int | None = setting(None, "epochs of language-model pre-training of the encoder on the "
@@ -341,7 +346,8 @@ class TrainConfig:
         return ModelConfig(vocab_size=vocab_size, num_classes=num_classes, embedding_dim=self.embedding_dim,
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
                            bidirectional=self.bidirectional, dropout=self.dropout,
-                           word_dropout=self.word_dropout, pooling=self.pooling, chunk_length=self.chunk_length,
+                           word_dropout=self.word_dropout, weight_drop=self.weight_drop, pooling=self.pooling,
+                           chunk_length=self.chunk_length,
                            ngrams=self.ngrams, ngram_buckets=self.ngram_buckets, ngram_dim=self.ngram_dim)
 
     def to_dict(self) -> dict:

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..batching import EncodedSplit, make_loader
-from ..errors import NonFiniteLossError
+from ..errors import ConfigError, NonFiniteLossError
 from ..model import RNNClassifier
 from .checkpoints import STATE_FILE, Checkpoints, describe_position
 from .config import TrainConfig
@@ -39,6 +39,9 @@ class FineTuning:
                                         num_replicas=world.world_size, rank=world.rank, pin_memory=pin)
         self.valid_loader = make_loader(valid_set, config.batch_size * 4, shuffle=False, pin_memory=pin)
         self.loss = task.loss(config, train_set.labels, device)
+        if config.adversarial and world.world_size > 1:
+            raise ConfigError("--adversarial runs two forward passes a step, which DistributedDataParallel does not "
+                              "take; train it in one process")
         # the bag of n-grams, when there is one, gets a sparse gradient and a lazy update of the rows a batch reads
         self.optimisation = make_optimisation(model.parameters(), config.lr, config.weight_decay,
                                               len(self.train_loader) * config.epochs, config.warmup, config.amp,
@@ -164,10 +167,8 @@ class FineTuning:
         for step, batch in enumerate(loader, start=done + 1):
             ids = batch["ids"].to(device, non_blocking=True)  # [batch, seq]
             labels = batch["labels"].to(device, non_blocking=True)  # [batch], or [batch, labels] (multi-label)
-            with torch.autocast(device.type, dtype=amp_dtype(device), enabled=config.amp):
-                logits = trained(ids, batch["lengths"])  # [batch, classes]
-            loss = self.loss(logits, labels)
-            train_step(loss, self.model, self.optimisation, config.clip,
+            logits, loss, objective = self.batch_loss(trained, ids, batch["lengths"], labels)
+            train_step(objective, self.model, self.optimisation, config.clip,
                        {"epoch": epoch, "step": step, "steps": len(loader), "lengths": batch["lengths"]}, self.average)
             totals[0] += loss.detach() * len(labels)
             totals[1] += self.task.count_correct(logits, labels)
@@ -180,6 +181,31 @@ class FineTuning:
         self.world.all_reduce(totals)
         loss_sum, correct, count = totals.tolist()
         return loss_sum / count, correct / count
+
+    def batch_loss(self, trained: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor,
+                   labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits, loss, what to minimise): the batch's loss, and with --adversarial that loss plus the loss on
+        its embeddings moved along the loss's gradient by --adversarial (L2 norm per text; Miyato et al. 2017)."""
+        with torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.config.amp):
+            if not self.config.adversarial:
+                logits = trained(ids, lengths)  # [batch, classes]
+                loss = self.loss(logits, labels)
+                return logits, loss, loss
+            embedded = {}
+            # the moved pass drops the same words and units as the first, so that it meets the step made for it
+            draws = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None)
+            with self.model.embedding.register_forward_hook(lambda module, inputs, output: embedded.update(x=output)):
+                logits = trained(ids, lengths)
+                loss = self.loss(logits, labels)
+            (gradient,) = torch.autograd.grad(loss, embedded["x"], retain_graph=True)  # [batch, seq, emb]
+            norm = gradient.float().square().sum(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-12)
+            step = (self.config.adversarial * gradient.float() / norm).to(gradient.dtype).detach()
+            torch.set_rng_state(draws[0])
+            if draws[1] is not None:
+                torch.cuda.set_rng_state(draws[1], self.device)
+            with self.model.embedding.register_forward_hook(lambda module, inputs, output: output + step):
+                moved_loss = self.loss(trained(ids, lengths), labels)
+        return logits, loss, loss + moved_loss
 
     def report_step(self, epoch: int, step: int, totals: torch.Tensor, window: StepWindow) -> None:
         """Every --log-every steps, the mean training loss since the last report (this rank's), for TensorBoard."""
