@@ -520,12 +520,12 @@ def dataset_flags(root: Path, name: str, cuts_folder: Path | None, write_cut: bo
     return cut_flags(folder, full.partition(":")[2])
 
 
-def data_from_flags(flags: list[str]):
-    """The prepared splits textrnn reads with these data flags, split as `textrnn train` splits them."""
+def data_from_flags(flags: list[str], seed: int = TrainConfig.seed):
+    """The prepared splits textrnn reads with these data flags, split as `textrnn train --seed SEED` splits them
+    (a set without a validation split holds out 10% of train, drawn by the seed)."""
     files = dict(zip(flags[::2], flags[1::2]))
     return prepare_data(load_splits(files.get("--dataset"), files.get("--train-file"), files.get("--validation-file"),
-                                    files.get("--test-file")), label_column=files.get("--label-column"),
-                        seed=TrainConfig.seed)
+                                    files.get("--test-file")), label_column=files.get("--label-column"), seed=seed)
 
 
 def quick_flags(flags: list[str], name: str, quick_folder: Path) -> list[str]:

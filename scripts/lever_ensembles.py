@@ -5,7 +5,8 @@
 
 It reads the models `scripts/benchmark_accuracy.py` saved (runs/benchmark/NAME-seedS), so it trains nothing.
 For each data set, each seed's model gives its probabilities on the validation and test splits that the
-benchmark's runs read (the same data flags and split seed); the ensemble is the mean of those probabilities.
+benchmark's runs read (the same data flags, and each seed's own held-out split where the set has no
+validation split of its own); the ensemble is the mean of those probabilities.
 Multi-label data: the ensemble's thresholds are tuned on validation, as training tunes a model's. The table
 puts the ensemble's validation and test scores beside the seeds' mean, and what it costs: a model per seed,
 so as many times the training time and the prediction time. Choose by the validation column.
@@ -25,12 +26,12 @@ from benchmark_accuracy import RUN_LOG, ROOT, data_from_flags, dataset_flags, sa
 from common import produced_by, read_jsonl, replace_block
 
 
-def seed_models(runs: Path, name: str) -> list[Path]:
+def seed_models(runs: Path, name: str) -> dict[int, Path]:
     """The benchmark's saved models of one data set, by seed."""
     prefix = f"{safe_name(name)}-seed"
-    folders = [path for path in runs.glob(prefix + "*") if path.is_dir() and path.name[len(prefix):].isdigit()]
-    return sorted((path for path in folders if (path / "model.safetensors").is_file()),
-                  key=lambda path: int(path.name[len(prefix):]))
+    folders = {int(path.name[len(prefix):]): path for path in runs.glob(prefix + "*")
+               if path.name[len(prefix):].isdigit() and (path / "model.safetensors").is_file()}
+    return dict(sorted(folders.items()))
 
 
 def metric_of(report: dict) -> str:
@@ -38,24 +39,35 @@ def metric_of(report: dict) -> str:
     return "accuracy" if report.get("micro_f1") is None else "macro_f1"
 
 
-def ensemble_scores(models: list[Path], data) -> dict:
+def ensemble_scores(models: dict[int, Path], flags: list[str]) -> dict:
     """Each seed's validation and test score and the ensemble's: {"metric", "seeds": [(valid, test)],
-    "ensemble": (valid, test)}."""
-    splits = (data.validation, data.test)
-    seeds, mean_probs, task = [], [0.0, 0.0], None
-    for folder in models:
+    "ensemble": (valid, test)}. Each seed is scored on the validation split its run held out; where that split
+    is a share of train drawn by the seed, the seeds' splits differ, each overlapping the others' training
+    texts, so the ensemble has no validation score (None)."""
+    seeds, valid_sum, test_sum, task = [], 0.0, 0.0, None
+    for seed, folder in models.items():
+        data = data_from_flags(flags, seed)
         classifier = load(folder, engine="torch")
         if list(classifier.labels) != list(data.label_names):
             raise SystemExit(f"{folder}: labels {classifier.labels} are not the data's {data.label_names}")
-        probs = [classifier.predict_proba(list(split["text"])) for split in splits]
-        reports = [classifier.task.compute_report(split["label"], p) for split, p in zip(splits, probs)]
+        valid_probs, test_probs = (classifier.predict_proba(list(split["text"])) for split in (data.validation, data.test))
+        reports = [classifier.task.compute_report(split["label"], probs)
+                   for split, probs in ((data.validation, valid_probs), (data.test, test_probs))]
         metric = metric_of(reports[0])
-        seeds.append(tuple(report[metric] for report in reports))
-        mean_probs = [total + p / len(models) for total, p in zip(mean_probs, probs)]
-        task = task or classifier.task
-    task.tune_decision(lambda: mean_probs[0], data.validation["label"])
-    ensemble = tuple(task.compute_report(split["label"], p)[metric] for split, p in zip(splits, mean_probs))
+        seeds.append((reports[0][metric], reports[1][metric]))
+        valid_sum, test_sum, task = valid_sum + valid_probs, test_sum + test_probs, task or classifier.task
+    valid_probs, test_probs = valid_sum / len(models), test_sum / len(models)
+    if data.held_out:  # no common validation split: multi-label thresholds stay the first seed's
+        return {"metric": metric, "seeds": seeds,
+                "ensemble": (None, task.compute_report(data.test["label"], test_probs)[metric])}
+    task.tune_decision(lambda: valid_probs, data.validation["label"])
+    ensemble = tuple(task.compute_report(split["label"], probs)[metric]
+                     for split, probs in ((data.validation, valid_probs), (data.test, test_probs)))
     return {"metric": metric, "seeds": seeds, "ensemble": ensemble}
+
+
+def percent(value: float | None) -> str:
+    return "— (each seed held out its own)" if value is None else f"{100 * value:.2f}"
 
 
 def table(results: dict[str, dict], command: str) -> str:
@@ -66,7 +78,7 @@ def table(results: dict[str, dict], command: str) -> str:
         valid, test = zip(*result["seeds"])
         count = len(result["seeds"])
         lines.append(f"| {name} | {result['metric']} | {count} | {100 * statistics.mean(valid):.2f} | "
-                     f"{100 * result['ensemble'][0]:.2f} | {100 * statistics.mean(test):.2f} | "
+                     f"{percent(result['ensemble'][0])} | {100 * statistics.mean(test):.2f} | "
                      f"{100 * result['ensemble'][1]:.2f} | {100 * (result['ensemble'][1] - statistics.mean(test)):+.2f} | "
                      f"{count}x training and prediction |")
     return "\n".join(lines)
@@ -90,11 +102,10 @@ def main(argv=None) -> int:
             if args.datasets:
                 raise SystemExit(f"{name}: {len(models)} seed model(s) in {runs}; an ensemble needs two or more")
             continue
-        data = data_from_flags(dataset_flags(root, name, runs / "cuts", write_cut=False))
-        results[name] = ensemble_scores(models, data)
+        results[name] = ensemble_scores(models, dataset_flags(root, name, runs / "cuts", write_cut=False))
         result = results[name]
         print(f"{name}: seeds {[f'{100 * t:.2f}' for _, t in result['seeds']]} test, ensemble "
-              f"{100 * result['ensemble'][1]:.2f} (validation {100 * result['ensemble'][0]:.2f})", flush=True)
+              f"{100 * result['ensemble'][1]:.2f} (validation {percent(result['ensemble'][0])})", flush=True)
     if not results:
         raise SystemExit(f"no data set has two or more seed models in {runs}: run scripts/benchmark_accuracy.py first")
     given = sys.argv[1:] if argv is None else argv
