@@ -6,12 +6,12 @@ batch with longer texts. Two ways to run the recurrence keep that promise:
 
 - packed (CUDA): `pack_padded_sequence`, which cuDNN runs natively;
 - padded (CPU): with no padding in the batch, the module as it is; otherwise
-  each direction of each layer runs the fused padded kernel on its own. With
-  `weight_drop` this path trains on every device, since it takes the weights
-  (with some recurrent ones dropped) as arguments. The
+  each direction of each layer runs the fused padded kernel on its own. The
   forward direction reads the padded batch as it is (padding comes after
   every real token, so it never reaches one); the backward direction reads
   each sequence reversed within its own length, so its padding comes last too.
+  With `weight_drop`, training takes this per-direction path on every device,
+  since it is the one that is handed the weights (some recurrent ones dropped).
   PyTorch's CPU packed path is several times slower than this whenever the
   lengths in a batch differ.
 

@@ -120,8 +120,8 @@ RANGES = {
     "validation_size": Range(0, 1, low_included=False, high_included=False), "checkpoint_every": Range(0, 1e7),
     "vocab_size": Range(3, 10_000_000), "min_freq": Range(1, 1e9), "max_length": Range(1, 1_000_000),
     "embedding_dim": Range(1, 100_000), "hidden_dim": Range(1, 100_000), "num_layers": Range(1, 64),
-    "dropout": SHARE, "word_dropout": SHARE, "weight_drop": SHARE, "adversarial": Range(0, 1000), "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16),
-    "linear_ngrams": Range(0, 16),
+    "dropout": SHARE, "word_dropout": SHARE, "weight_drop": SHARE, "adversarial": Range(0, 1000),
+    "chunk_length": Range(0, 1_000_000), "ngrams": Range(0, 16), "linear_ngrams": Range(0, 16),
     "ngram_buckets": Range(1, 50_000_000), "ngram_dim": Range(1, 4096), "batch_size": Range(1, 1_000_000),
     "epochs": Range(1, 100_000), "lr": POSITIVE, "weight_decay": Range(0, 10),
     "clip": Range(0, 1e6, low_included=False), "warmup": SHARE, "average_decay": SHARE,
@@ -347,8 +347,8 @@ class TrainConfig:
                            hidden_dim=self.hidden_dim, num_layers=self.num_layers, cell=self.cell,
                            bidirectional=self.bidirectional, dropout=self.dropout,
                            word_dropout=self.word_dropout, weight_drop=self.weight_drop, pooling=self.pooling,
-                           chunk_length=self.chunk_length,
-                           ngrams=self.ngrams, ngram_buckets=self.ngram_buckets, ngram_dim=self.ngram_dim)
+                           chunk_length=self.chunk_length, ngrams=self.ngrams, ngram_buckets=self.ngram_buckets,
+                           ngram_dim=self.ngram_dim)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -186,26 +186,29 @@ class FineTuning:
                    labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(logits, loss, what to minimise): the batch's loss, and with --adversarial that loss plus the loss on
         its embeddings moved along the loss's gradient by --adversarial (L2 norm per text; Miyato et al. 2017)."""
-        with torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.config.amp):
-            if not self.config.adversarial:
-                logits = trained(ids, lengths)  # [batch, classes]
-                loss = self.loss(logits, labels)
-                return logits, loss, loss
-            embedded = {}
-            # the moved pass drops the same words and units as the first, so that it meets the step made for it
-            draws = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None)
-            with self.model.embedding.register_forward_hook(lambda module, inputs, output: embedded.update(x=output)):
-                logits = trained(ids, lengths)
-                loss = self.loss(logits, labels)
-            (gradient,) = torch.autograd.grad(loss, embedded["x"], retain_graph=True)  # [batch, seq, emb]
-            norm = gradient.float().square().sum(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-12)
-            step = (self.config.adversarial * gradient.float() / norm).to(gradient.dtype).detach()
-            torch.set_rng_state(draws[0])
-            if draws[1] is not None:
-                torch.cuda.set_rng_state(draws[1], self.device)
-            with self.model.embedding.register_forward_hook(lambda module, inputs, output: output + step):
-                moved_loss = self.loss(trained(ids, lengths), labels)
+        if not self.config.adversarial:
+            logits = self.forward(trained, ids, lengths)
+            loss = self.loss(logits, labels)
+            return logits, loss, loss
+        # the moved pass drops the same words and units as the first, so that it meets the step made for it
+        draws = (torch.get_rng_state(), torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None)
+        embedded = {}
+        with self.model.embedding.register_forward_hook(lambda module, inputs, output: embedded.update(x=output)):
+            logits = self.forward(trained, ids, lengths)
+        loss = self.loss(logits, labels)
+        (gradient,) = torch.autograd.grad(loss, embedded["x"], retain_graph=True)  # [batch, seq, emb]
+        norm = gradient.float().square().sum(dim=(1, 2), keepdim=True).sqrt().clamp(min=1e-12)
+        step = (self.config.adversarial * gradient.float() / norm).to(gradient.dtype).detach()
+        torch.set_rng_state(draws[0])
+        if draws[1] is not None:
+            torch.cuda.set_rng_state(draws[1], self.device)
+        with self.model.embedding.register_forward_hook(lambda module, inputs, output: output + step):
+            moved_loss = self.loss(self.forward(trained, ids, lengths), labels)
         return logits, loss, loss + moved_loss
+
+    def forward(self, trained: torch.nn.Module, ids: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=amp_dtype(self.device), enabled=self.config.amp):
+            return trained(ids, lengths)  # [batch, classes]
 
     def report_step(self, epoch: int, step: int, totals: torch.Tensor, window: StepWindow) -> None:
         """Every --log-every steps, the mean training loss since the last report (this rank's), for TensorBoard."""
