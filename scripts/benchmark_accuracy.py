@@ -491,14 +491,14 @@ def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
             "fasttext": baselines.get((name, "fasttext")) or last.get("fasttext")}
 
 
-def rows_from_log(names: list[str] | None, root: Path, since: str | None = None, code: str | None = None) -> list[dict]:
+def rows_from_log(names: list[str] | None, root: Path, since: str | None = None, codes=None) -> list[dict]:
     """Each data set's latest run per seed from the run log, with its latest baselines; by default every set in
-    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only; code
-    (code_version()): runs of that version of textrnn only. Either keeps a mean from mixing runs of the code
+    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only; codes
+    (code_version()s): runs of those versions of textrnn only. Either keeps a mean from mixing runs of the code
     before a change with runs after it."""
     run_log = read_jsonl(RUN_LOG)
     latest = {(run["dataset"], run["seed"]): run for run in run_log
-              if (not since or run["date"] >= since) and (not code or run.get("code") == code)}
+              if (not since or run["date"] >= since) and (not codes or run.get("code") in codes)}
     baselines = latest_baselines()
     names = names or list(dict.fromkeys(row["dataset"] for row in [*run_log, *read_jsonl(BASELINE_LOG)]))
     rows = [table_row(name, root, [run for (dataset, _), run in sorted(latest.items()) if dataset == name], baselines)
@@ -605,7 +605,11 @@ def parse_args(argv):
                                                              "autotune 10 s; no docs, no logs")
     parser.add_argument("--since", metavar="YYYY-MM-DD", help="with --from-log: textrnn runs from this date on only")
     parser.add_argument("--code", metavar="VERSION", help="with --from-log: textrnn runs of this code_version() only "
-                                                          "('current': the checkout's)")
+                                                          "('current': the checkout's), and of --same-as's")
+    parser.add_argument("--same-as", nargs="+", default=[], metavar="VERSION",
+                        help="earlier code_version()s whose runs --resume and the table take as this code's. Give "
+                             "one only where a change left the defaults training the same weights, checked on a "
+                             "run of each kind (docs/RESULTS.md says how it was checked)")
     parser.add_argument("--from-log", action="store_true",
                         help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) and "
                              "docs/results/baselines.jsonl (each set's latest baselines) without training")
@@ -655,13 +659,14 @@ def expected_seconds(name: str, kind: str) -> float:
 
 def plan_tasks(names: list[str], args, code: str | None) -> list[tuple]:
     """(name, "baselines", methods) and (name, "textrnn", seed) tasks, longest first; with --resume, none the logs
-    already hold for this code."""
+    already hold for this code (or a --same-as one)."""
     resumable = args.resume and code and not code.endswith("+changes")
     if args.resume and not resumable:
         print(f"--resume: textrnn/ is not a clean checkout ({code}), so nothing is skipped", flush=True)
-    done_runs = {(run["dataset"], run["seed"]) for run in read_jsonl(RUN_LOG) if resumable and run.get("code") == code}
+    codes = {code, *args.same_as}
+    done_runs = {(run["dataset"], run["seed"]) for run in read_jsonl(RUN_LOG) if resumable and run.get("code") in codes}
     done_baselines = {(row["dataset"], row["method"]) for row in read_jsonl(BASELINE_LOG)
-                      if resumable and row.get("code") == code}
+                      if resumable and row.get("code") in codes}
     seeds = args.seeds[:1] if args.quick else args.seeds
     tasks = []
     for name in names:
@@ -720,7 +725,8 @@ def main(argv=None) -> int:
     names = chosen_names(args, root)
     if args.from_log:
         code = code_version() if args.code == "current" else args.code
-        write_results(rows_from_log(names or None, root, args.since, code), Path(args.results), command)
+        codes = {code, *args.same_as} if code else None
+        write_results(rows_from_log(names or None, root, args.since, codes), Path(args.results), command)
         return 0
     code = code_version()
     BASELINE_LOG.parent.mkdir(parents=True, exist_ok=True)
@@ -732,7 +738,8 @@ def main(argv=None) -> int:
     if not args.quick:
         # the table from the logs: this run's sets, each set's latest runs of this code, so that a resumed run's
         # earlier tasks join it and no mean mixes two versions of textrnn (--baselines-only: every set, every run)
-        write_results(rows_from_log(None, root) if args.baselines_only else rows_from_log(names, root, code=code),
+        write_results(rows_from_log(None, root) if args.baselines_only
+                      else rows_from_log(names, root, codes={code, *args.same_as}),
                       Path(args.results), command)
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)

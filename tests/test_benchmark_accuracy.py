@@ -270,10 +270,18 @@ def test_jobs_run_the_trainings_in_their_own_processes_and_resume_skips_what_the
     # another version of textrnn: nothing is skipped, and uncommitted changes are never resumed from
     everything = {("tiny", "baselines", ("tfidf",)), ("tiny", "textrnn", 0), ("tiny", "textrnn", 1)}
     resume = bench.parse_args(["--resume", "--baselines", "tfidf", "--seeds", "0", "1"])
+    def planned(args, code):
+        return {(name, kind, tuple(what) if isinstance(what, list) else what)
+                for name, kind, what in bench.plan_tasks(["tiny"], args, code)}
+
     for code in ("fedcba987654", "0123456789ab+changes"):
-        planned = {(name, kind, tuple(what) if isinstance(what, list) else what)
-                   for name, kind, what in bench.plan_tasks(["tiny"], resume, code)}
-        assert planned == everything
+        assert planned(resume, code) == everything
+    # unless the earlier version is declared the same as this one: then its runs count, in the table too
+    same = bench.parse_args(["--resume", "--baselines", "tfidf", "--seeds", "0", "1", "--same-as", "0123456789ab"])
+    assert planned(same, "fedcba987654") == set()
+    assert [len(row["runs"]) for row in bench.rows_from_log(["tiny"], data_root, codes={"fedcba987654"})] == [0]
+    assert [len(row["runs"]) for row in bench.rows_from_log(["tiny"], data_root,
+                                                            codes={"fedcba987654", "0123456789ab"})] == [2]
 
 
 def test_a_failed_training_is_reported_and_the_others_still_run(bench, data_root, tmp_path, monkeypatch):
