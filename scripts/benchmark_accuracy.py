@@ -675,9 +675,9 @@ def plan_tasks(names: list[str], args, code: str | None) -> list[tuple]:
             tasks.append((name, "baselines", methods))
         if not args.baselines_only:
             tasks += [(name, "textrnn", seed) for seed in seeds if (name, seed) not in done_runs]
-    skipped = len(names) * (len(args.baselines) > 0) + (0 if args.baselines_only else len(names) * len(seeds))
+    planned = len(names) * (len(args.baselines) > 0) + (0 if args.baselines_only else len(names) * len(seeds))
     if resumable:
-        print(f"--resume: {skipped - len(tasks)} of {skipped} tasks already in the logs for textrnn code {code}",
+        print(f"--resume: {planned - len(tasks)} of {planned} tasks already in the logs for textrnn code {code}",
               flush=True)
     return sorted(tasks, key=lambda task: -expected_seconds(task[0], task[1]))
 
