@@ -46,7 +46,7 @@ def test_weight_drop_is_checked():
         TrainConfig(weight_drop=-0.1)
 
 
-def test_adversarial_step_raises_the_loss_and_trains_on_both(tmp_path):
+def test_adversarial_step_raises_the_loss_and_trains_on_both():
     """The moved pass's loss is above the clean one (the step goes up the gradient), and the objective is both."""
     from textrnn.tasks import make_task
     from textrnn.training.loop import FineTuning
