@@ -32,7 +32,9 @@ and are scored on the same test split:
   dim, subwords (minn/maxn) and dsub by validation accuracy within --fasttext-autotune seconds (default 120;
   a cut --fasttext-autotune-cut, default 60; bucket fixed at 2M, see FASTTEXT_BUCKET), then retrains on train.
   The tuned settings are printed and recorded. fastText with --fasttext-threads above 1 (default 2) is not
-  deterministic even with --fasttext-seed; both are recorded.
+  deterministic even with --fasttext-seed; both are recorded. Each fit runs in a child process
+  (scripts/fasttext_baseline.py), stopped and started once more past --fasttext-timeout: autotune can overrun
+  its own budget by hours.
 
 Multi-label sets (goemotions) are scored by macro- and micro-F1: the TF-IDF baseline is one-vs-rest logistic
 regressions, fastText one-vs-all loss (`ova`) with its lr, epoch and dim from a small grid, each with per-label
@@ -46,7 +48,6 @@ fastText have TF-IDF only: fastText shows "—").
 """
 
 import argparse
-import itertools
 import json
 import os
 import re
@@ -54,35 +55,25 @@ import shlex
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from textrnn.training.config import TrainConfig
 from textrnn.data import load_splits, prepare_data, quiet_datasets
-from textrnn.metrics import multi_label_metrics, predict, tune_thresholds
 from textrnn.tokenizer import choose_kind
 
-from common import data_flags, produced_by, read_jsonl, replace_block, split_files, today
+from common import data_flags, multi_label_scores, produced_by, read_jsonl, replace_block, split_files, today, \
+    tuned_macro_f1
+from fasttext_baseline import fasttext_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
 C_GRID = (0.3, 1.0, 3.0, 10.0, 30.0)
 RUN_LOG = ROOT / "docs" / "results" / "accuracy_runs.jsonl"
 BASELINE_LOG = ROOT / "docs" / "results" / "baselines.jsonl"
 BASELINES = ("tfidf", "fasttext")
-# fastText, multi-label (loss "ova"): autotune scores one prediction a text against a 0.0 threshold, so it cannot
-# tune for per-label thresholds; this grid is searched instead, each fit scored by validation macro-F1 with its
-# thresholds tuned on validation, as the TF-IDF baseline's C is.
-FASTTEXT_MULTI_GRID = {"lr": (0.1, 0.3, 1.0), "epoch": (5, 15, 30), "dim": (50, 100)}
-# fastText's default; fixed because autotune would otherwise search 10k to 10M buckets by up to 1,000 dimensions
-# (40 GB at the top), more memory than a shared machine has.
-FASTTEXT_BUCKET = 2_000_000
-FASTTEXT_SETTINGS = ("lr", "epoch", "dim", "wordNgrams", "minn", "maxn", "minCount", "bucket", "dsub", "loss")
-PUNCTUATION = re.compile(r"([^\w\s])")
 # The small-data conditions --cuts runs: (NAME[:LABEL_COLUMN], training sizes). A size not below the set's train
 # split is skipped (ag_news_small's train has 6,000 texts); each size is run for draws 0..--draws - 1.
 CUTS = (("online_shopping_zh", (2000, 5000, 10000)), ("online_shopping_zh:category", (2000, 5000, 10000)),
@@ -100,17 +91,6 @@ def written_with_spaces(texts) -> bool:
 def label_targets(data) -> tuple:
     """Train, validation and test labels: class ids, or multi-hot rows for multi-label data."""
     return tuple(data.task.label_array(split["label"]) for split in (data.train, data.validation, data.test))
-
-
-def multi_label_scores(targets: np.ndarray, probs: np.ndarray, thresholds, label_names) -> dict:
-    metrics = multi_label_metrics(targets, predict(probs, thresholds), label_names)
-    return {"macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"], "accuracy": metrics["subset_accuracy"]}
-
-
-def tuned_macro_f1(valid_y: np.ndarray, probs: np.ndarray, label_names) -> tuple[float, list[float]]:
-    """(validation macro-F1, thresholds), the per-label thresholds tuned on these same validation rows."""
-    thresholds, _ = tune_thresholds(valid_y, probs)
-    return multi_label_scores(valid_y, probs, thresholds, label_names)["macro_f1"], thresholds
 
 
 def tfidf_features(data):
@@ -153,93 +133,6 @@ def tfidf_baseline(data) -> dict:
     if multi:
         return {**result, **multi_label_scores(test_y, model.predict_proba(test_x), thresholds, data.label_names)}
     return {**result, "accuracy": float((model.predict(test_x) == test_y).mean())}
-
-
-def fasttext_text(text: str, spaced: bool) -> str:
-    """A text as one fastText line. fastText splits on whitespace only, so the text is tokenized here, simply:
-    lowercased, and in a spaced script punctuation split off the words ("Don't stop." -> "don ' t stop ."); in a
-    script written without spaces (Chinese) every character becomes a token ("很好用" -> "很 好 用"), as the TF-IDF
-    baseline takes characters there. Newlines and other whitespace runs become one space."""
-    text = text.lower()
-    return " ".join((PUNCTUATION.sub(r" \1 ", text) if spaced else " ".join(text)).split())
-
-
-def write_fasttext_file(path: Path, texts: list[str], labels, spaced: bool) -> Path:
-    """fastText's supervised format: `__label__N` for each of the line's label ids, then the text."""
-    with open(path, "w", encoding="utf-8") as handle:
-        for text, label in zip(texts, labels):
-            ids = label if isinstance(label, (list, tuple)) else [label]
-            handle.write(" ".join(f"__label__{i}" for i in ids) + " " + fasttext_text(text, spaced) + "\n")
-    return path
-
-
-def fasttext_probabilities(model, lines: list[str], num_labels: int) -> np.ndarray:
-    """[len(lines), num_labels] probabilities of every label, line by line through the binding's own predict
-    (model.f.predict), which returns plain (probability, label) pairs. Not model.predict: with numpy 2, fasttext
-    0.9.2's predict of one string fails on np.array(probs, copy=False) (ValueError), and its predict of a list
-    (multilinePredict) returns every line's probability array filled with the top label's probability. The
-    trailing newline is what model.predict adds: the end-of-line token the model saw in training."""
-    matrix = np.zeros((len(lines), num_labels))
-    for row, line in enumerate(lines):
-        for probability, name in model.f.predict(line + "\n", -1, 0.0, "strict"):
-            matrix[row, int(name.removeprefix("__label__"))] = probability
-    return matrix
-
-
-def fasttext_settings(model) -> dict:
-    """The settings a fastText model was trained with (autotune's choice), which fastText never prints."""
-    args = model.f.getArgs()
-    settings = {name: getattr(args, name) for name in FASTTEXT_SETTINGS}
-    settings["loss"] = str(settings["loss"]).rpartition(".")[2]  # loss_name.softmax -> softmax
-    settings["lr"] = round(settings["lr"], 4)
-    return settings
-
-
-def fasttext_baseline(data, threads: int = 2, seed: int = 0, autotune_seconds: int = 120) -> dict:
-    """fastText with word bigrams (wordNgrams=2, fixed) trained on the TF-IDF baseline's training texts, scored on
-    test. Single-label: fastText's autotune picks the other settings by validation accuracy within
-    `autotune_seconds` (bucket fixed, see FASTTEXT_BUCKET), then retrains on train with them. Multi-label:
-    one-vs-all loss, FASTTEXT_MULTI_GRID searched by validation macro-F1 with per-label thresholds tuned on
-    validation. With threads > 1 fastText is not deterministic even for a fixed seed."""
-    import fasttext
-
-    started = time.time()
-    spaced = written_with_spaces(data.train["text"])
-    multi = data.problem_type == "multi"
-    train_y, valid_y, test_y = label_targets(data)
-    valid_lines, test_lines = ([fasttext_text(text, spaced) for text in split["text"]]
-                               for split in (data.validation, data.test))
-    result = {"features": "word 1-2 grams (lowercased, punctuation split off)" if spaced
-              else "character 1-2 grams (characters as tokens)", "thread": threads, "seed": seed,
-              "fasttext": getattr(fasttext, "__version__", "0.9.2")}
-    with tempfile.TemporaryDirectory() as folder:
-        train_file = write_fasttext_file(Path(folder) / "train.txt", data.train["text"], data.train["label"], spaced)
-        common = {"input": str(train_file), "wordNgrams": 2, "bucket": FASTTEXT_BUCKET, "thread": threads,
-                  "seed": seed, "verbose": 0}
-        if multi:
-            best = None
-            for lr, epoch, dim in itertools.product(*FASTTEXT_MULTI_GRID.values()):
-                model = fasttext.train_supervised(**common, loss="ova", lr=lr, epoch=epoch, dim=dim)
-                score, thresholds = tuned_macro_f1(
-                    valid_y, fasttext_probabilities(model, valid_lines, len(data.label_names)), data.label_names)
-                if best is None or score > best[0]:
-                    best = (score, model, thresholds)
-            score, model, thresholds = best
-            result["tuning"] = f"grid {FASTTEXT_MULTI_GRID} by validation macro-F1"
-        else:
-            valid_file = write_fasttext_file(Path(folder) / "valid.txt", data.validation["text"],
-                                             data.validation["label"], spaced)
-            model = fasttext.train_supervised(**common, autotuneValidationFile=str(valid_file),
-                                              autotuneDuration=autotune_seconds)
-            result["tuning"] = f"autotune {autotune_seconds} s by validation accuracy"
-    result["settings"] = fasttext_settings(model)
-    test_probs = fasttext_probabilities(model, test_lines, len(data.label_names))
-    if multi:
-        return {**result, "valid_score": score, "seconds": time.time() - started,
-                **multi_label_scores(test_y, test_probs, thresholds, data.label_names)}
-    valid_probs = fasttext_probabilities(model, valid_lines, len(data.label_names))
-    return {**result, "valid_score": float((valid_probs.argmax(1) == valid_y).mean()),
-            "seconds": time.time() - started, "accuracy": float((test_probs.argmax(1) == test_y).mean())}
 
 
 def parse_cut(name: str) -> tuple[str, int | None, int]:
@@ -565,8 +458,9 @@ def compute_baselines(name: str, data, methods, args, command: str, code: str | 
         print(f"{name}: TF-IDF + LR {headline(results['tfidf'])} ({describe_tfidf(results['tfidf'])}, "
               f"{results['tfidf']['seconds']:.0f}s)", flush=True)
     if "fasttext" in methods:
-        results["fasttext"] = fasttext_baseline(data, args.fasttext_threads or threads, args.fasttext_seed,
-                                                autotune_seconds(name, args))
+        results["fasttext"] = fasttext_baseline(data, label_targets(data), written_with_spaces(data.train["text"]),
+                                                args.fasttext_threads or threads, args.fasttext_seed,
+                                                autotune_seconds(name, args), args.fasttext_timeout)
         result = results["fasttext"]
         print(f"{name}: fastText {headline(result)} (validation {result['valid_score']:.2%}); {result['tuning']}, thread={result['thread']}, seed "
               f"{result['seed']}, {result['seconds']:.0f}s; tuned settings: {result['settings']}", flush=True)
@@ -625,6 +519,9 @@ def parse_args(argv):
     parser.add_argument("--fasttext-threads", type=int, help="fastText's thread count (default: a job's threads; "
                                                              "above 1 its results vary run to run)")
     parser.add_argument("--fasttext-seed", type=int, default=0)
+    parser.add_argument("--fasttext-timeout", type=float, metavar="SECONDS",
+                        help="stop a fastText fit past this and start it once more (default: five times its "
+                             "autotune seconds plus 300; fastText's autotune can overrun its own budget)")
     parser.add_argument("extra", nargs="*", help="more textrnn train flags, after --")
     args = parser.parse_args(argv)
     if args.draws < 1:

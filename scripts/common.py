@@ -6,7 +6,9 @@
 - publish, replace_block: a benchmark's table printed and put between its markers in a Markdown file
   (docs/BENCHMARKS.md, docs/RESULTS.md), keeping the hand-written rest;
 - data_flags (and split_files): `textrnn train`'s data flags for a data set of ../shared/data;
-- read_jsonl: a JSON-lines file's rows.
+- read_jsonl: a JSON-lines file's rows;
+- multi_label_scores, tuned_macro_f1: a multi-label baseline's test scores and its validation macro-F1, with
+  per-label thresholds tuned as textrnn tunes its own.
 
 The scripts import them as `from common import ...`. That works without touching sys.path because Python puts
 the directory of the script it runs first on sys.path: `python scripts/NAME.py` finds scripts/common.py,
@@ -116,3 +118,22 @@ def data_flags(root: Path, name: str) -> list[str]:
 def read_jsonl(path: Path) -> list[dict]:
     """The rows of a JSON-lines file, one a line; none where the file is absent."""
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+# ----------------------------------------------------------------------------- multi-label baselines' scores
+
+
+def multi_label_scores(targets: np.ndarray, probs: np.ndarray, thresholds, label_names) -> dict:
+    """Macro-F1, micro-F1 and subset accuracy of `probs` cut at per-label `thresholds`, as textrnn scores."""
+    from textrnn.metrics import multi_label_metrics, predict
+
+    metrics = multi_label_metrics(targets, predict(probs, thresholds), label_names)
+    return {"macro_f1": metrics["macro_f1"], "micro_f1": metrics["micro_f1"], "accuracy": metrics["subset_accuracy"]}
+
+
+def tuned_macro_f1(valid_y: np.ndarray, probs: np.ndarray, label_names) -> tuple[float, list[float]]:
+    """(validation macro-F1, thresholds), the per-label thresholds tuned on these same validation rows."""
+    from textrnn.metrics import tune_thresholds
+
+    thresholds, _ = tune_thresholds(valid_y, probs)
+    return multi_label_scores(valid_y, probs, thresholds, label_names)["macro_f1"], thresholds

@@ -3,6 +3,7 @@
 import importlib.util
 import json
 import statistics
+import sys
 from pathlib import Path
 
 import pytest
@@ -27,9 +28,57 @@ def bench():
     return load_script("benchmark_accuracy")
 
 
-def test_fasttext_text_lowercases_splits_punctuation_and_spaces_out_unspaced_scripts(bench):
-    assert bench.fasttext_text("Don't STOP.\nNow!", spaced=True) == "don ' t stop . now !"
-    assert bench.fasttext_text("很好用，\n推荐 ok", spaced=False) == "很 好 用 ， 推 荐 o k"
+@pytest.fixture(scope="module")
+def fasttext_script():
+    return load_script("fasttext_baseline")
+
+
+def test_fasttext_text_lowercases_splits_punctuation_and_spaces_out_unspaced_scripts(fasttext_script):
+    assert fasttext_script.fasttext_text("Don't STOP.\nNow!", spaced=True) == "don ' t stop . now !"
+    assert fasttext_script.fasttext_text("很好用，\n推荐 ok", spaced=False) == "很 好 用 ， 推 荐 o k"
+
+
+def test_a_child_past_its_timeout_is_stopped_and_started_once_more(fasttext_script, tmp_path):
+    # the child sleeps on its first start only, so the retry is what finishes
+    marker = tmp_path / "started"
+    child = [sys.executable, "-c", f"import pathlib, time; p = pathlib.Path({str(marker)!r}); "
+                                   "first = not p.exists(); p.touch(); time.sleep(30 if first else 0)"]
+    assert fasttext_script.run_with_timeout(child, timeout=3) == 2
+
+
+def test_a_child_past_its_timeout_every_time_fails_clearly(fasttext_script):
+    with pytest.raises(TimeoutError, match="passed its 1 s on each of 2 attempts"):
+        fasttext_script.run_with_timeout([sys.executable, "-c", "import time; time.sleep(30)"], timeout=1)
+
+
+def test_a_child_that_fails_is_not_retried(fasttext_script):
+    with pytest.raises(RuntimeError, match="exited 3: no data"):
+        fasttext_script.run_with_timeout(
+            [sys.executable, "-c", "import sys; sys.stderr.write('no data'); sys.exit(3)"], timeout=30)
+
+
+def tiny_sentiment(multi: bool):
+    import types
+
+    import numpy as np
+
+    good, bad = ["a good fine film", "good and fine"], ["a bad dull film", "bad and dull"]
+    texts = (good + bad) * 10
+    labels = ([[0], [0], [1], [1]] if multi else [0, 0, 1, 1]) * 10
+    split = {"text": texts, "label": labels}
+    data = types.SimpleNamespace(train=split, validation=split, test=split, label_names=["pos", "neg"],
+                                 problem_type="multi" if multi else "single")
+    target = np.array([[1, 0], [1, 0], [0, 1], [0, 1]] * 10) if multi else np.array(labels)
+    return data, (target, target, target)
+
+
+@pytest.mark.parametrize("multi", [False, True], ids=["autotune", "one-vs-all grid"])
+def test_fasttext_baseline_fits_in_its_child_process(fasttext_script, multi):
+    pytest.importorskip("fasttext")
+    data, targets = tiny_sentiment(multi)
+    result = fasttext_script.fasttext_baseline(data, targets, spaced=True, threads=1, autotune_seconds=2)
+    assert result["attempts"] == 1 and result["thread"] == 1 and result["settings"]["wordNgrams"] == 2
+    assert result["macro_f1" if multi else "accuracy"] == 1.0
 
 
 def test_table_from_an_old_run_log_shows_a_dash_for_fasttext(bench, tmp_path, monkeypatch):
