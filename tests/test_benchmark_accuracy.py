@@ -352,3 +352,17 @@ def test_all_is_every_full_set_with_its_named_label_columns_and_every_cut(bench,
     assert bench.chosen_names(bench.parse_args(["--cuts", "--draws", "1"]), data_root) == names[3:]
     assert bench.chosen_names(bench.parse_args(["--datasets", "tiny_sst", "--cuts", "--draws", "1"]), data_root) \
         == ["tiny_sst", *names[3:]]
+
+
+def test_a_quick_copy_keeps_only_texts_whose_labels_its_train_split_has(bench, tmp_path):
+    import types
+
+    from datasets import Dataset
+
+    train = Dataset.from_dict({"text": [f"t{i}" for i in range(3000)], "label": [[i % 2] for i in range(3000)]})
+    validation = Dataset.from_dict({"text": ["a", "b", "c"], "label": [[0], [1, 2], [1]]})
+    data = types.SimpleNamespace(train=train, validation=validation, test=validation)
+    folder = bench.quick_copy(data, tmp_path / "quick")
+    assert len(Dataset.from_parquet(str(folder / "train.parquet"))) == 2000
+    for name in ("validation", "test"):
+        assert sorted(Dataset.from_parquet(str(folder / f"{name}.parquet"))["text"]) == ["a", "c"]
