@@ -65,8 +65,8 @@ from textrnn.training.config import TrainConfig
 from textrnn.data import load_splits, prepare_data, quiet_datasets
 from textrnn.tokenizer import choose_kind
 
-from common import data_flags, multi_label_scores, produced_by, read_jsonl, replace_block, split_files, today, \
-    tuned_macro_f1
+from common import data_flags, label_ids, multi_label_scores, produced_by, read_jsonl, replace_block, split_files, \
+    today, tuned_macro_f1
 from fasttext_baseline import fasttext_baseline
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -226,11 +226,6 @@ def quick_copy(data, folder: Path) -> Path:
         split = split.shuffle(seed=0).filter(lambda row: set(label_ids(row["label"])) <= seen)
         split.select(range(min(size, len(split)))).to_parquet(str(folder / f"{name}.parquet"))
     return folder
-
-
-def label_ids(label) -> list:
-    """A row's label ids: the list of a multi-label row, the one id of a single-label row."""
-    return label if isinstance(label, list) else [label]
 
 
 def run_textrnn(data_args: list[str], seed: int, output: Path, extra: list[str], threads: int) -> dict:

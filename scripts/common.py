@@ -6,7 +6,7 @@
 - publish, replace_block: a benchmark's table printed and put between its markers in a Markdown file
   (docs/BENCHMARKS.md, docs/RESULTS.md), keeping the hand-written rest;
 - data_flags (and split_files): `textrnn train`'s data flags for a data set of ../shared/data;
-- read_jsonl: a JSON-lines file's rows;
+- read_jsonl: a JSON-lines file's rows; label_ids: a row's label ids, one-label or multi-label;
 - multi_label_scores, tuned_macro_f1: a multi-label baseline's test scores and its validation macro-F1, with
   per-label thresholds tuned as textrnn tunes its own.
 
@@ -118,6 +118,11 @@ def data_flags(root: Path, name: str) -> list[str]:
 def read_jsonl(path: Path) -> list[dict]:
     """The rows of a JSON-lines file, one a line; none where the file is absent."""
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def label_ids(label) -> list:
+    """A row's label ids: the list of a multi-label row, the one id of a single-label row."""
+    return list(label) if isinstance(label, (list, tuple)) else [label]
 
 
 # ----------------------------------------------------------------------------- multi-label baselines' scores

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import multi_label_scores, tuned_macro_f1
+from common import label_ids, multi_label_scores, tuned_macro_f1
 
 # fastText, multi-label (loss "ova"): autotune scores one prediction a text against a 0.0 threshold, so it cannot
 # tune for per-label thresholds; this grid is searched instead, each fit scored by validation macro-F1 with its
@@ -58,8 +58,8 @@ def write_fasttext_file(path: Path, texts: list[str], labels, spaced: bool) -> P
     """fastText's supervised format: `__label__N` for each of the line's label ids, then the text."""
     with open(path, "w", encoding="utf-8") as handle:
         for text, label in zip(texts, labels):
-            ids = label if isinstance(label, (list, tuple)) else [label]
-            handle.write(" ".join(f"__label__{i}" for i in ids) + " " + fasttext_text(text, spaced) + "\n")
+            labels_part = " ".join(f"__label__{i}" for i in label_ids(label))
+            handle.write(f"{labels_part} {fasttext_text(text, spaced)}\n")
     return path
 
 
