@@ -69,11 +69,14 @@ def test_packed_cudnn_gives_the_cpu_paths_logits_and_gradients(cell, bidirection
         loss = torch.nn.functional.cross_entropy(model(batch["ids"].to(device), batch["lengths"]),
                                                  batch["labels"].to(device))
         loss.backward()
-        results[device] = (logits.cpu(), {name: p.grad.cpu() for name, p in model.named_parameters()})
+        # copies: Module.to() moves each .grad in place, so a plain .cpu() of the CPU run's would follow it to CUDA
+        results[device] = (logits.to("cpu", copy=True),
+                           {name: p.grad.to("cpu", copy=True) for name, p in model.named_parameters()})
     (cpu_logits, cpu_grads), (cuda_logits, cuda_grads) = results["cpu"], results["cuda"]
     torch.testing.assert_close(cuda_logits, cpu_logits, rtol=1e-4, atol=1e-4)
     for name, grad in cpu_grads.items():
-        torch.testing.assert_close(cuda_grads[name], grad, rtol=1e-4, atol=1e-5, msg=name)
+        torch.testing.assert_close(cuda_grads[name], grad, rtol=1e-4, atol=1e-5,
+                                   msg=lambda message, name=name: f"{name}: {message}")
 
 
 # ----------------------------------------------------------------------------- training

@@ -1,4 +1,4 @@
-"""Tokenizer and vocabulary, built on Hugging Face `tokenizers`.
+r"""Tokenizer and vocabulary, built on Hugging Face `tokenizers`.
 
 Every kind normalises the same way (HTML line breaks to spaces, NFKC, lowercase) and learns its vocabulary
 from the training split only; `[PAD]` is id 0 and `[UNK]` id 1.
