@@ -57,6 +57,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from fnmatch import fnmatch
 from pathlib import Path
 
 import torch
@@ -389,14 +390,24 @@ def table_row(name: str, root: Path, runs: list[dict], baselines: dict) -> dict:
             "fasttext": baselines.get((name, "fasttext")) or last.get("fasttext")}
 
 
-def rows_from_log(names: list[str] | None, root: Path, since: str | None = None, codes=None) -> list[dict]:
+def counted_runs(code: str | None, same_as=(), changed=()):
+    """Which logged runs count as this code's (a predicate on a run-log row): its own, and those of the --same-as
+    versions except on the sets that --changed names (fnmatch patterns), whose models the change altered."""
+    def counts(run: dict) -> bool:
+        if run.get("code") == code:
+            return True
+        return run.get("code") in same_as and not any(fnmatch(run["dataset"], pattern) for pattern in changed)
+    return counts
+
+
+def rows_from_log(names: list[str] | None, root: Path, since: str | None = None, counts=None) -> list[dict]:
     """Each data set's latest run per seed from the run log, with its latest baselines; by default every set in
-    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only; codes
-    (code_version()s): runs of those versions of textrnn only. Either keeps a mean from mixing runs of the code
+    the two logs, in the order they first appear. since (YYYY-MM-DD): textrnn runs from that date on only; counts
+    (counted_runs()): the runs of this version of textrnn only. Either keeps a mean from mixing runs of the code
     before a change with runs after it."""
     run_log = read_jsonl(RUN_LOG)
     latest = {(run["dataset"], run["seed"]): run for run in run_log
-              if (not since or run["date"] >= since) and (not codes or run.get("code") in codes)}
+              if (not since or run["date"] >= since) and (not counts or counts(run))}
     baselines = latest_baselines()
     names = names or list(dict.fromkeys(row["dataset"] for row in [*run_log, *read_jsonl(BASELINE_LOG)]))
     rows = [table_row(name, root, [run for (dataset, _), run in sorted(latest.items()) if dataset == name], baselines)
@@ -509,6 +520,9 @@ def parse_args(argv):
                         help="earlier code_version()s whose runs --resume and the table take as this code's. Give "
                              "one only where a change left the defaults training the same weights, checked on a "
                              "run of each kind (docs/RESULTS.md says how it was checked)")
+    parser.add_argument("--changed", nargs="+", default=[], metavar="PATTERN",
+                        help="with --same-as: the data sets (fnmatch patterns, e.g. 'ag_news_small*') whose models "
+                             "the change did alter, so that only this code's runs count for them")
     parser.add_argument("--from-log", action="store_true",
                         help="rewrite the table from docs/results/accuracy_runs.jsonl (each set's latest runs) and "
                              "docs/results/baselines.jsonl (each set's latest baselines) without training")
@@ -565,10 +579,11 @@ def plan_tasks(names: list[str], args, code: str | None) -> list[tuple]:
     resumable = args.resume and code and not code.endswith("+changes")
     if args.resume and not resumable:
         print(f"--resume: textrnn/ is not a clean checkout ({code}), so nothing is skipped", flush=True)
-    codes = {code, *args.same_as}
-    done_runs = {(run["dataset"], run["seed"]) for run in read_jsonl(RUN_LOG) if resumable and run.get("code") in codes}
+    counts = counted_runs(code, args.same_as, args.changed)
+    done_runs = {(run["dataset"], run["seed"]) for run in read_jsonl(RUN_LOG) if resumable and counts(run)}
+    # the baselines do not depend on textrnn's code: a --same-as version's count for every set, --changed or not
     done_baselines = {(row["dataset"], row["method"]) for row in read_jsonl(BASELINE_LOG)
-                      if resumable and row.get("code") in codes}
+                      if resumable and row.get("code") in {code, *args.same_as}}
     seeds = args.seeds[:1] if args.quick else args.seeds
     tasks = []
     for name in names:
@@ -627,8 +642,8 @@ def main(argv=None) -> int:
     names = chosen_names(args, root)
     if args.from_log:
         code = code_version() if args.code == "current" else args.code
-        codes = {code, *args.same_as} if code else None
-        write_results(rows_from_log(names or None, root, args.since, codes), Path(args.results), command)
+        counts = counted_runs(code, args.same_as, args.changed) if code else None
+        write_results(rows_from_log(names or None, root, args.since, counts), Path(args.results), command)
         return 0
     code = code_version()
     BASELINE_LOG.parent.mkdir(parents=True, exist_ok=True)
@@ -641,7 +656,7 @@ def main(argv=None) -> int:
         # the table from the logs: this run's sets, each set's latest runs of this code, so that a resumed run's
         # earlier tasks join it and no mean mixes two versions of textrnn (--baselines-only: every set, every run)
         write_results(rows_from_log(None, root) if args.baselines_only
-                      else rows_from_log(names, root, codes={code, *args.same_as}),
+                      else rows_from_log(names, root, counts=counted_runs(code, args.same_as, args.changed)),
                       Path(args.results), command)
     for failure in failures:
         print(f"failed: {failure}", file=sys.stderr)

@@ -328,9 +328,16 @@ def test_jobs_run_the_trainings_in_their_own_processes_and_resume_skips_what_the
     # unless the earlier version is declared the same as this one: then its runs count, in the table too
     same = bench.parse_args(["--resume", "--baselines", "tfidf", "--seeds", "0", "1", "--same-as", "0123456789ab"])
     assert planned(same, "fedcba987654") == set()
-    assert [len(row["runs"]) for row in bench.rows_from_log(["tiny"], data_root, codes={"fedcba987654"})] == [0]
     assert [len(row["runs"]) for row in bench.rows_from_log(["tiny"], data_root,
-                                                            codes={"fedcba987654", "0123456789ab"})] == [2]
+                                                            counts=bench.counted_runs("fedcba987654"))] == [0]
+    assert [len(row["runs"]) for row in bench.rows_from_log(
+        ["tiny"], data_root, counts=bench.counted_runs("fedcba987654", ["0123456789ab"]))] == [2]
+    # ... except on a set the change altered (--changed): there only this code's runs count, the baselines still do
+    altered = bench.parse_args(["--resume", "--baselines", "tfidf", "--seeds", "0", "1", "--same-as", "0123456789ab",
+                                "--changed", "ti*"])
+    assert planned(altered, "fedcba987654") == {("tiny", "textrnn", 0), ("tiny", "textrnn", 1)}
+    assert [len(row["runs"]) for row in bench.rows_from_log(
+        ["tiny"], data_root, counts=bench.counted_runs("fedcba987654", ["0123456789ab"], ["ti*"]))] == [0]
 
 
 def test_a_failed_training_is_reported_and_the_others_still_run(bench, data_root, tmp_path, monkeypatch):

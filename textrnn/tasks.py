@@ -103,7 +103,12 @@ class SingleLabel:
         [classes]) of its logits. A class without training texts gets a bias that keeps it from being chosen."""
         from sklearn.linear_model import LogisticRegression
 
-        fitted = LogisticRegression(C=c, max_iter=1000).fit(features, labels)
+        # Past two classes the weights are classes x columns, and L-BFGS-B's own bookkeeping over that many made
+        # the fit the slowest part of a run outside the epochs (9 classes, 174,284 columns: 61 s for the C walk);
+        # SAG's passes over the sparse rows take 9 s there and give the same C and validation scores
+        # (docs/RESULTS.md). Two classes fit one vector, where L-BFGS-B is the faster.
+        solver = "lbfgs" if len(np.unique(labels)) <= 2 else "sag"
+        fitted = LogisticRegression(C=c, max_iter=1000, solver=solver, random_state=0).fit(features, labels)
         weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
         bias = np.full(len(self.labels), -30.0, dtype=np.float32)
         if len(fitted.classes_) == 2:  # one weight vector: the second class's logit against the first's 0
