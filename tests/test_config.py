@@ -1,6 +1,7 @@
 import pytest
 
-from textrnn.training.config import DOCUMENT_WORDS, PARAGRAPH_WORDS, PRESETS, TrainConfig, choose_preset
+from textrnn.training.config import (DOCUMENT_MIN_EPOCHS, DOCUMENT_UPDATES, DOCUMENT_WORDS, PARAGRAPH_WORDS, PRESETS,
+                                     TrainConfig, choose_preset, describe_auto_choices, document_epochs)
 
 SHORT_TEXTS = ["a fine film"] * 50
 PARAGRAPHS = [" ".join(["word"] * PARAGRAPH_WORDS)] * 50
@@ -26,6 +27,24 @@ def test_unset_settings_come_from_the_preset_and_given_ones_win():
     forced = TrainConfig(preset="sentence").resolve(LONG_TEXTS)
     assert forced.preset == "sentence" and forced.max_length == PRESETS["sentence"]["max_length"]
     assert forced.embedding_init == "svd" and forced.word_dropout == PRESETS["sentence"]["word_dropout"]
+
+
+def test_the_document_presets_epochs_fall_as_the_corpus_grows_and_a_given_number_wins():
+    most = PRESETS["document"]["epochs"]
+    assert document_epochs(1_800, 32, most) == most  # 57 batches an epoch: every epoch of the preset
+    assert document_epochs(22_500, 32, most) == 3  # IMDB's training texts: 704 batches an epoch
+    assert document_epochs(10**7, 32, most) == DOCUMENT_MIN_EPOCHS
+    assert document_epochs(DOCUMENT_UPDATES * 32 // 5, 32, most) == 5  # exactly the updates in 5 epochs
+    large = LONG_TEXTS * 500  # 25,000 long texts
+    resolved = TrainConfig().resolve(large)
+    assert resolved.preset == "document" and resolved.epochs == 3
+    choice = describe_auto_choices(TrainConfig(), resolved, large, "")["epochs"]
+    assert choice["value"] == 3 and "25,000 training texts are 782 batches of 32" in choice["reason"]
+    assert TrainConfig(epochs=7).resolve(large).epochs == 7
+    assert "epochs" not in describe_auto_choices(TrainConfig(epochs=7), TrainConfig(epochs=7).resolve(large), large, "")
+    # the other presets keep their epochs whatever the corpus size
+    assert TrainConfig().resolve(SHORT_TEXTS * 1000).epochs == PRESETS["sentence"]["epochs"]
+    assert "epochs" not in describe_auto_choices(TrainConfig(), TrainConfig().resolve(SHORT_TEXTS), SHORT_TEXTS, "")
 
 
 def test_a_resolved_config_is_validated_whole():

@@ -55,6 +55,12 @@ DOCUMENT_WORDS = 100  # ... and "document"
 
 
 CHARACTER_NGRAMS = 3  # the linear model's n-grams over character tokens: TF-IDF's character 1-3 grams
+# A long text makes an epoch costly, and a large corpus gives the network its updates in few epochs: the document
+# preset trains for as many epochs as make this many updates, at least DOCUMENT_MIN_EPOCHS and at most its own.
+# IMDB's 22,500 training texts (704 batches an epoch) get 3, which tied 10 on validation over 3 seeds in 60% of
+# the time; 2,000 and 5,000 of them keep 10, where 3 left the network short (docs/RESULTS.md).
+DOCUMENT_UPDATES = 2000
+DOCUMENT_MIN_EPOCHS = 3
 
 
 def median_words(texts) -> float:
@@ -65,6 +71,12 @@ def median_words(texts) -> float:
 def choose_preset(texts) -> str:
     words = median_words(texts)
     return "document" if words >= DOCUMENT_WORDS else "paragraph" if words >= PARAGRAPH_WORDS else "sentence"
+
+
+def document_epochs(texts: int, batch_size: int, most: int) -> int:
+    """The document preset's epochs for this many training texts: enough for DOCUMENT_UPDATES batches."""
+    batches = math.ceil(texts / batch_size)
+    return max(DOCUMENT_MIN_EPOCHS, min(most, math.ceil(DOCUMENT_UPDATES / batches)))
 
 
 def describe_auto_choices(asked: "TrainConfig", resolved: "TrainConfig", texts, tokenizer_reason: str) -> dict:
@@ -81,6 +93,11 @@ def describe_auto_choices(asked: "TrainConfig", resolved: "TrainConfig", texts, 
                "n-grams" if resolved.tokenizer == "char" else
                f"{resolved.tokenizer} tokens: the distinct runs of 1 to {resolved.linear_ngrams}, the preset's")
         choices["linear_ngrams"] = (resolved.linear_ngrams, why)
+    if asked.epochs is None and resolved.preset == "document":
+        batches = math.ceil(len(texts) / resolved.batch_size)
+        choices["epochs"] = (resolved.epochs, f"{len(texts):,} training texts are {batches:,} batches of "
+                             f"{resolved.batch_size}: the fewest epochs that make {DOCUMENT_UPDATES:,} updates, "
+                             f"from {DOCUMENT_MIN_EPOCHS} to {PRESETS['document']['epochs']}")
     return {name: {"value": value, "reason": reason} for name, (value, reason) in choices.items()}
 
 
@@ -334,6 +351,8 @@ class TrainConfig:
             values["linear_ngrams"] = CHARACTER_NGRAMS
         if self.embeddings and self.embedding_init is None:
             values["embedding_init"] = "random"  # the user's word vectors start the table, not the preset's
+        if self.epochs is None and preset == "document":
+            values["epochs"] = document_epochs(len(texts), values.get("batch_size", self.batch_size), values["epochs"])
         return replace(self, preset=preset, **values)
 
     def tokenizer_config(self) -> TokenizerConfig:

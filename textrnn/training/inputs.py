@@ -49,6 +49,8 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
         for name in ("preset", "tokenizer", "linear_ngrams"):  # what auto chose says why; the rest was asked for
             reason = auto_choices[name]["reason"] if name in auto_choices else "as asked"
             log(f"{name}: {getattr(config, name)} ({reason})")
+        if "epochs" in auto_choices:  # the document preset's, by the corpus size
+            log(f"epochs: {config.epochs} ({auto_choices['epochs']['reason']})")
     unlabeled = unlabeled_texts(raw, config.unlabeled, data.text_column) if config.pretrain_epochs else None
     if unlabeled:
         log(f"pre-training: on the training texts and the {len(unlabeled[0]):,} texts of {unlabeled[1]} "

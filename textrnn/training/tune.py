@@ -184,8 +184,10 @@ def make_objective(fixed: dict, space: list[str], run: Path, metric: str, defaul
     log = log or RunLog()
 
     def objective(trial: optuna.Trial) -> float:
-        settings = {**fixed, **{name: SEARCH_SPACE[name](trial, defaults) for name in space}}
-        last_epoch = settings.get("epochs") or defaults.epochs
+        # every trial trains the defaults' epochs unless --epochs says otherwise: the document preset's depend on
+        # the batch size, which a trial may change, and scores of different lengths of training do not compare
+        settings = {"epochs": defaults.epochs, **fixed, **{name: SEARCH_SPACE[name](trial, defaults) for name in space}}
+        last_epoch = settings["epochs"]
         trial.set_user_attr("settings", settings)
         output = run / "trials" / f"{trial.number:04d}"
         log(f"trial {trial.number}: {describe_params(trial.params)} -> {output}")
