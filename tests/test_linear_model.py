@@ -211,6 +211,20 @@ def test_auto_choices_are_logged_saved_and_fit_the_corpus(tmp_path, capsys):
     assert json.loads((output / "train_config.json").read_text())["linear_ngrams"] == CHARACTER_NGRAMS
 
 
+def test_the_document_presets_epochs_are_an_auto_choice_logged_and_saved(tmp_path, capsys):
+    filler = " ".join(["the story goes on and on"] * 25)  # 150 words: documents
+    rows = [(f"{filler} {word}", label) for word, label in (("wonderful", "pos"), ("awful", "neg"))] * 60
+    train = write_csv(tmp_path / "train.csv", rows)
+    output = tmp_path / "run"
+    assert main(["train", "--train-file", str(train), "--output", str(output), "--max-length", "32",
+                 "--ngram-buckets", "1000", "--patience", "1", *TINY_MODEL]) == 0
+    choice = json.loads((output / "config.json").read_text())["auto_choices"]["epochs"]
+    # 108 training texts in batches of 16 are 7 updates an epoch: every one of the preset's 10 epochs
+    assert choice["value"] == 10 and "108 training texts are 7 batches of 16" in choice["reason"]
+    assert f"epochs: 10 ({choice['reason']})" in capsys.readouterr().out
+    assert json.loads((output / "train_config.json").read_text())["epochs"] == 10
+
+
 def test_settings_given_explicitly_are_not_auto_choices(tmp_path):
     train = write_csv(tmp_path / "train.csv", make_texts(200, seed=8))
     output = tmp_path / "run"
