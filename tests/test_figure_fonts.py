@@ -3,7 +3,9 @@ found without deleting the cache, and without one, a single line says which font
 character. The user's cache is never touched: a stale one is simulated by hiding the installed font from matplotlib's
 font list for the test."""
 
+import re
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,10 +17,13 @@ REPORT = {"confusion_matrix": [[3, 1], [0, 4]], "label_names": ["正面评价", 
 
 
 def cjk_font_files() -> set[str]:
+    """The CJK font files matplotlib knows, and those on the system it may not know yet: this machine's own cache
+    may be stale already (the font installed after matplotlib first ran), the very case under test."""
     from matplotlib import font_manager
 
-    return {font.fname for font in font_manager.fontManager.ttflist if "WenQuanYi" in font.name
-            or "CJK" in font.name}
+    known = {font.fname for font in font_manager.fontManager.ttflist if "WenQuanYi" in font.name or "CJK" in font.name}
+    on_disk = {path for path in font_manager.findSystemFonts() if re.search(r"wqy|cjk", Path(path).name, re.I)}
+    return known | on_disk
 
 
 @pytest.fixture
