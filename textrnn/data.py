@@ -17,6 +17,7 @@ from datasets import Dataset, DatasetDict
 
 from .batching import EncodedSplit
 from .errors import DataError
+from .label_lists import column_values
 from .labels import TEXT_COLUMNS, LabelReader, is_unlabelled
 from .tasks import make_task
 from .tokenizer import TokenizerConfig, encode_batch
@@ -227,7 +228,7 @@ def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | No
     """Train must hold two labels or more, and every label of validation and test must occur in train:
     declared label names (a ClassLabel, a resumed run's) can name classes that train lacks."""
     label_names = task.labels
-    counts = task.label_counts(train["label"])
+    counts = task.label_counts(column_values(train, "label"))
     present = [name for name, count in zip(label_names, counts) if count]
     if len(present) < 2:
         found = f"a single label, {present[0]!r}," if present else "no label"
@@ -235,7 +236,7 @@ def check_labels_seen_in_training(train: Dataset, others: dict[str, Dataset | No
     for split_name, split in others.items():
         if split is None:
             continue
-        rows = [row for row, labels in enumerate(split["label"])
+        rows = [row for row, labels in enumerate(column_values(split, "label"))
                 if any(counts[label] == 0 for label in task.ids_of(labels))]
         if rows:
             name = next(label_names[label] for label in task.ids_of(split[rows[0]]["label"]) if counts[label] == 0)
@@ -271,7 +272,7 @@ def unlabeled_texts(raw: DatasetDict, source: str, text_column: str) -> tuple[li
     if column is None:
         raise DataError(f"--unlabeled: {where} has no text column ({text_column!r} or one of {', '.join(TEXT_COLUMNS)}); "
                         f"its columns: {', '.join(split.column_names)}")
-    texts = [text for text in split[column] if isinstance(text, str) and text.strip()]
+    texts = [text for text in column_values(split, column) if isinstance(text, str) and text.strip()]
     if not texts:
         raise DataError(f"--unlabeled: {where} holds no text")
     return texts, where
@@ -289,7 +290,7 @@ def encode_texts(texts: list[str], tokenizer, config: TokenizerConfig | None = N
 def encode_split(split: Dataset, tokenizer, config: TokenizerConfig | None, task) -> EncodedSplit:
     """A text/label split's token ids, and its labels as the task holds them ([n] ids, or [n, labels] 0/1)."""
     ids, offsets = encode_ids(split, tokenizer, config)
-    return EncodedSplit(ids, offsets, task.label_array(split["label"]))
+    return EncodedSplit(ids, offsets, task.label_array(column_values(split, "label")))
 
 
 def encode_ids(split: Dataset, tokenizer, config: TokenizerConfig | None) -> tuple[np.ndarray, np.ndarray]:

@@ -50,7 +50,7 @@ def label_names_of(split: Dataset, label_column: str) -> list[str]:
     feature = split.features[label_column]
     if isinstance(feature, ClassLabel):
         return list(feature.names)
-    values = split[label_column]
+    values = label_lists.column_values(split, label_column)
     for row, value in enumerate(values):
         label_lists.check_label_value(value, row, "train", label_column)
     distinct = {value for value in values if not label_lists.is_missing(value)}
@@ -160,7 +160,7 @@ def to_text_label(split: Dataset, split_name: str, text_column: str, label_colum
 def to_text_labels(split: Dataset, split_name: str, text_column: str, lists: list[list], label_names: list[str],
                    class_names: list[str] | None, where: str) -> Dataset:
     """The multi-label form of to_text_label: (text, label) with label a list of ids into `label_names`."""
-    texts = split[text_column]
+    texts = label_lists.column_values(split, text_column)
     for row, text in enumerate(texts):
         check_text(text, row, split_name, text_column)
     ids = label_lists.to_ids(lists, label_names, class_names, split_name, where)
@@ -184,7 +184,7 @@ def single_from_lists(split: Dataset, split_name: str, label_column: str) -> Dat
 def is_unlabelled(split: Dataset, label_column: str | None) -> bool:
     # GLUE-style test splits ship labels of -1: nothing to evaluate against.
     feature = split.features.get(label_column) if label_column else None
-    return isinstance(feature, ClassLabel) and len(split) > 0 and max(split[label_column]) < 0
+    return isinstance(feature, ClassLabel) and len(split) > 0 and max(label_lists.column_values(split, label_column)) < 0
 
 
 @dataclass
@@ -245,7 +245,7 @@ class LabelReader:
     def scalar_lists(self, split: Dataset, split_name: str) -> list[list]:
         """--problem-type multi on a plain column: each value a list of one label; missing or blank, of none."""
         lists = []
-        for row, value in enumerate(split[self.label_column]):
+        for row, value in enumerate(label_lists.column_values(split, self.label_column)):
             if label_lists.is_missing(value) or (isinstance(value, str) and not value.strip()):
                 lists.append([])  # as a delimited column's empty value
                 continue

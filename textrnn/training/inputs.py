@@ -14,6 +14,7 @@ from ..batching import EncodedSplit
 from ..checkpoint import TOKENIZER_FILE
 from ..data import TextClassificationData, encode_split, load_splits, prepare_data, quiet_datasets, unlabeled_texts
 from ..errors import ConfigError
+from ..label_lists import column_values
 from ..fileio import remove_temporaries
 from ..model import RNNClassifier
 from ..tokenizer import (choose_kind, load_tokenizer, read_word_vectors, save_tokenizer, train_tokenizer,
@@ -40,12 +41,12 @@ def read_data(config: TrainConfig, given: set[str], saved: dict | None, log):
     auto_choices = saved.get("auto_choices") if saved else None
     if not config.is_resolved:
         tokenizer_choice = {"asked": config.tokenizer, "reason": "as asked"}
-        asked = config
+        asked, train_texts = config, column_values(data.train, "text")
         if config.tokenizer == "auto":
-            kind, tokenizer_choice["reason"] = choose_kind(data.train["text"])
+            kind, tokenizer_choice["reason"] = choose_kind(train_texts)
             config = replace(config, tokenizer=kind)
-        config = config.resolve(data.train["text"])
-        auto_choices = describe_auto_choices(asked, config, data.train["text"], tokenizer_choice["reason"])
+        config = config.resolve(train_texts)
+        auto_choices = describe_auto_choices(asked, config, train_texts, tokenizer_choice["reason"])
         for name in ("preset", "tokenizer", "linear_ngrams"):  # what auto chose says why; the rest was asked for
             reason = auto_choices[name]["reason"] if name in auto_choices else "as asked"
             log(f"{name}: {getattr(config, name)} ({reason})")
@@ -85,7 +86,7 @@ def read_inputs(config: TrainConfig, given: set[str], run, world) -> Inputs:
     tokenizer_path = (run.resume_dir or run.output) / TOKENIZER_FILE
     vectors = None
     if world.is_main and not run.resume_dir:
-        tokenizer = train_tokenizer(data.train["text"], tokenizer_config, num_texts=len(data.train))
+        tokenizer = train_tokenizer(column_values(data.train, "text"), tokenizer_config, num_texts=len(data.train))
         if config.embeddings:
             vectors = read_word_vectors(config.embeddings, tokenizer.get_vocab(), config.embedding_dim)
         clear_output(run.output, run.earlier)  # only now that every input has been read: an error in one loses nothing
@@ -111,7 +112,8 @@ def log_inputs(inputs: Inputs, log) -> None:
     log(f"tokenizer: {config.tokenizer}, {inputs.tokenizer.get_vocab_size():,} tokens, "
         f"mean length {train_set.lengths.mean():.1f} (max {config.max_length}); "
         f"{unknown_share(valid_set.ids):.1%} of the validation tokens are [UNK]")
-    if warning := unknown_warning(unknown_share(valid_set.ids), config.tokenizer, data.validation["text"]):
+    if warning := unknown_warning(unknown_share(valid_set.ids), config.tokenizer,
+                                 column_values(data.validation, "text")):
         log(warning)
 
 

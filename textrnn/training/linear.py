@@ -36,8 +36,20 @@ def choose_buckets(train_tokens: int) -> int:
 
 
 def batches(split: EncodedSplit):
+    """(the rows, their batch) over the split, shortest texts first: a batch in the split's own order is padded to
+    its longest text, and the network ran 10x as long over such batches (4.8 s for 4,745 validation texts)."""
+    order = np.argsort(split.lengths, kind="stable")
     for start in range(0, len(split), BATCH):
-        yield collate([split[i][0] for i in range(start, min(start + BATCH, len(split)))])
+        rows = order[start : start + BATCH]
+        yield rows, collate([split[i][0] for i in rows])
+
+
+def in_split_order(split: EncodedSplit, outputs) -> torch.Tensor:
+    """[len(split), ...]: the model's outputs over batches(split), each row back at its text's place."""
+    rows, values = zip(*outputs)
+    ordered = torch.empty((len(split), *values[0].shape[1:]), dtype=values[0].dtype)
+    ordered[torch.from_numpy(np.concatenate(rows))] = torch.cat(values)
+    return ordered
 
 
 @torch.no_grad()
@@ -45,10 +57,10 @@ def gram_matrix(model: RNNClassifier, split: EncodedSplit) -> scipy.sparse.csr_m
     """[texts, hashed ids] 0/1: the distinct n-grams of each text, as model.linear_columns reads them with an
     identity index (every hashed id its own column)."""
     rows, columns = [], []
-    for start, batch in zip(range(0, len(split), BATCH), batches(split)):
+    for texts, batch in batches(split):
         grams = model.linear_columns(batch["ids"], batch["lengths"])  # [batch, positions]; 0: repeat or padding
         row, position = grams.nonzero(as_tuple=True)
-        rows.append(row.numpy() + start)
+        rows.append(texts[row.numpy()])
         columns.append(grams[row, position].numpy())
     rows, columns = np.concatenate(rows), np.concatenate(columns)
     shape = (len(split), model.linear_index.numel())
@@ -58,12 +70,14 @@ def gram_matrix(model: RNNClassifier, split: EncodedSplit) -> scipy.sparse.csr_m
 @torch.no_grad()
 def network_logits(model: RNNClassifier, split: EncodedSplit) -> torch.Tensor:
     model.eval()
-    return torch.cat([model.network_logits(batch["ids"], batch["lengths"]).float() for batch in batches(split)])
+    return in_split_order(split, ((rows, model.network_logits(batch["ids"], batch["lengths"]).float())
+                                  for rows, batch in batches(split)))
 
 
 @torch.no_grad()
 def model_linear_logits(model: RNNClassifier, split: EncodedSplit) -> torch.Tensor:
-    return torch.cat([model.linear_logits(batch["ids"], batch["lengths"]) for batch in batches(split)])
+    return in_split_order(split, ((rows, model.linear_logits(batch["ids"], batch["lengths"]))
+                                  for rows, batch in batches(split)))
 
 
 def add_linear_model(network: RNNClassifier, task, train: EncodedSplit, valid: EncodedSplit, config,

@@ -28,6 +28,7 @@ from ..figures import plot_pretraining
 from ..errors import TextRNNError
 from ..fileio import atomic_write_json
 from ..inference import load
+from ..label_lists import column_values
 from ..model import RNNClassifier
 from ..model_card import write_model_card
 from .checkpoints import PRETRAIN_STATE_FILE, STATE_FILE
@@ -204,7 +205,8 @@ def finish(run: Run, inputs: Inputs, fine_tuning: FineTuning, interrupted: bool,
     split_name, split, about = ("test", data.test, "test split") if data.test is not None else \
         ("validation", data.validation, ON_VALIDATION)
     # the model just trained, as PyTorch runs it: an ONNX copy would cost an export and give the same scores
-    report = evaluate_texts(load(output, device=device, engine="torch"), split["text"], split["label"], output,
+    report = evaluate_texts(load(output, device=device, engine="torch"), column_values(split, "text"),
+                            column_values(split, "label"), output,
                             title=f"{output.name}: {about}")
     world.log(f"{about}, best epoch {state['best_epoch']}: {format_report_line(report)}")
     if data.test is None:
@@ -243,12 +245,12 @@ def fit_linear_model(output: Path, inputs: Inputs, config: TrainConfig, log) -> 
 def tune_decision(output: Path, inputs: Inputs, batch_size: int, device, log) -> None:
     """On the validation split: the temperature that calibrates the best model's scores, then what its task tunes
     of the decision rule on the calibrated scores (a multi-label model's thresholds); both go to config.json."""
-    validation = inputs.data.validation
+    texts, labels = (column_values(inputs.data.validation, name) for name in ("text", "label"))
     classifier = load(output, device=device, engine="torch")
-    task, logits = classifier.task, classifier.logits(validation["text"], batch_size)
-    calibration = task.calibrate(logits, validation["label"])
+    task, logits = classifier.task, classifier.logits(texts, batch_size)
+    calibration = task.calibrate(logits, labels)
     log(task.describe_calibration(calibration))
-    decision = task.tune_decision(lambda: task.probabilities(torch.from_numpy(logits)).numpy(), validation["label"])
+    decision = task.tune_decision(lambda: task.probabilities(torch.from_numpy(logits)).numpy(), labels)
     checkpoint.update_config(output, **calibration, **decision)
     if decision:
         log(task.describe_decision(decision))
