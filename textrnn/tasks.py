@@ -234,17 +234,16 @@ class MultiLabel:
 
     def fit_linear(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
         """A logistic regression per label (one-vs-rest) on features [n, columns]: (weights [columns, labels],
-        bias [labels]). A label that every training text has, or none, gets a bias alone."""
-        from sklearn.linear_model import LogisticRegression
+        bias [labels]), all labels fitted together (logistic.py). A label that every training text has, or none,
+        gets a bias alone."""
+        from .logistic import fit_one_vs_rest
 
         weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
         bias = np.zeros(len(self.labels), dtype=np.float32)
-        for label, column in enumerate(labels.T):
-            if column.min() == column.max():
-                bias[label] = 30.0 if column[0] else -30.0
-                continue
-            fitted = LogisticRegression(C=c, max_iter=1000).fit(features, column.astype(np.int64))
-            weights[:, label], bias[label] = fitted.coef_[0], fitted.intercept_[0]
+        varied = labels.min(axis=0) != labels.max(axis=0)
+        bias[~varied] = np.where(labels[0, ~varied] > 0, 30.0, -30.0)
+        if varied.any():
+            weights[:, varied], bias[varied] = fit_one_vs_rest(features, labels[:, varied], c)
         return weights, bias
 
     def validation_metrics(self, logits: torch.Tensor, targets: np.ndarray) -> dict:
