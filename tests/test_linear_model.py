@@ -92,24 +92,6 @@ def test_the_share_is_the_best_on_validation_and_the_network_is_kept(fitted):
     assert any(line.startswith("linear model's share") for line in lines)
 
 
-def test_a_fit_of_many_classes_reaches_the_regressions_optimum():
-    """Past two classes fit_linear runs SAG, not L-BFGS (far faster there: docs/RESULTS.md). It solves the same
-    regularised problem, so its weights are L-BFGS's at a tight tolerance, and so are its decisions."""
-    import scipy.sparse
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import normalize
-
-    rng = np.random.default_rng(0)
-    features = normalize(scipy.sparse.random(800, 300, density=0.05, random_state=0, format="csr"))
-    labels = np.asarray((features @ rng.normal(size=(300, 4))).argmax(axis=1)).ravel()
-    weights, bias = make_task("single", ["a", "b", "c", "d"]).fit_linear(features, labels, 10.0)
-    optimum = LogisticRegression(C=10.0, tol=1e-10, max_iter=10_000).fit(features, labels)
-    np.testing.assert_allclose(weights, optimum.coef_.T, atol=0.02 * np.abs(optimum.coef_).max())
-    np.testing.assert_allclose(bias, optimum.intercept_, atol=0.02 * np.abs(optimum.coef_).max())
-    decided = (features @ weights + bias).argmax(axis=1)
-    assert (decided == optimum.decision_function(features).argmax(axis=1)).mean() > 0.99
-
-
 def test_buckets_grow_with_the_training_tokens_within_bounds():
     assert choose_buckets(100) == 2**16
     assert choose_buckets(100_000) == 2**18  # at least twice the tokens

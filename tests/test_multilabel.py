@@ -13,7 +13,7 @@ import textrnn
 from textrnn.cli import main
 from textrnn.data import prepare_data
 from textrnn.errors import ConfigError, DataError
-from textrnn.metrics import tune_thresholds
+from textrnn.metrics import multi_label_metrics, subset_accuracy_and_macro_f1, tune_thresholds
 
 TOPICS = {"weather": ["sunny", "rain", "storm"], "sport": ["goal", "match", "team"], "politics": ["vote", "senate"]}
 FILLER = "the a of it was and then there some more words here today".split()
@@ -252,3 +252,16 @@ def test_a_threshold_picks_the_labels_as_fasttext_predict_prob_does():
     assert single.format_results(probs, threshold=0.5)[1] == []  # top_k 1, below the threshold: nothing
     multi = make_task("multi", ["x", "y", "z"], thresholds=[0.9, 0.9, 0.9])
     assert [row["labels"] for row in multi.format_results(probs, threshold=0.3)] == [["x"], ["x", "y"]]
+
+
+def test_the_validation_metrics_shortcut_gives_the_reports_figures_to_the_bit():
+    """The linear model's share and the best epoch are chosen on subset_accuracy_and_macro_f1, the report's are
+    multi_label_metrics': the same numbers, rare and absent labels included (an absent one's F1 is 0)."""
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        rows, labels = rng.integers(5, 300), rng.integers(2, 30)
+        targets = rng.random((rows, labels)) < rng.random(labels) * 0.3
+        predicted = rng.random((rows, labels)) < rng.random(labels) * 0.3
+        full, short = multi_label_metrics(targets, predicted, range(labels)), subset_accuracy_and_macro_f1(targets,
+                                                                                                         predicted)
+        assert (short["macro_f1"], short["accuracy"]) == (full["macro_f1"], full["subset_accuracy"])

@@ -122,6 +122,16 @@ def predict(probs: np.ndarray, thresholds: Sequence[float]) -> np.ndarray:
     return probs >= np.asarray(thresholds, dtype=probs.dtype)
 
 
+def subset_accuracy_and_macro_f1(targets: np.ndarray, predicted: np.ndarray) -> dict:
+    """multi_label_metrics' subset accuracy and macro-F1 alone, by the same formula (F1 = 2 tp / (true + predicted),
+    0 where a label is neither), in a twentieth of the time: the linear model's share is chosen on 21 of them."""
+    targets, predicted = targets.astype(bool), predicted.astype(bool)
+    true_positives = (targets & predicted).sum(axis=0).astype(np.float64)
+    either = (targets.sum(axis=0) + predicted.sum(axis=0)).astype(np.float64)
+    f1 = np.divide(2 * true_positives, either, out=np.zeros_like(either), where=either > 0)
+    return {"accuracy": float((targets == predicted).all(axis=1).mean()), "macro_f1": float(np.mean(f1))}
+
+
 def multi_label_metrics(targets: np.ndarray, predicted: np.ndarray, label_names: Sequence[str]) -> dict:
     """Micro-, macro- and sample-averaged F1, subset accuracy, Hamming loss and per-label P/R/F1/support."""
     from sklearn.metrics import f1_score, hamming_loss, precision_recall_fscore_support

@@ -98,23 +98,29 @@ class SingleLabel:
         texts' probabilities; labels: theirs). Argmax has nothing to tune."""
         return {}
 
-    def fit_linear(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
-        """A multinomial logistic regression on features [n, columns]: (weights [columns, classes], bias
-        [classes]) of its logits. A class without training texts gets a bias that keeps it from being chosen."""
+    def linear_fits(self, features, labels: np.ndarray):
+        """The linear model's fit at a given C on features [n, columns]: a function from C to (weights [columns,
+        classes], bias [classes]) of its logits. Two classes: a logistic regression, one weight vector (scikit-
+        learn's L-BFGS). Past two: a regression per class against the rest, all fitted together, each C from the
+        last one's weights (logistic.py: 2.4 s for `category`'s walk, where scikit-learn's softmax took 7.5 s
+        with SAG and 61 s with L-BFGS). A class without training texts gets a bias that keeps it from being
+        chosen."""
+        present = np.unique(labels)
+        if len(present) > 2:
+            from .logistic import RegularisationPath
+
+            path = RegularisationPath(features, labels[:, None] == present[None, :])
+            return lambda c: placed(path.fit(c), present, features.shape[1], len(self.labels), -30.0)
+        return lambda c: self.fit_two_classes(features, labels, c)
+
+    def fit_two_classes(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
         from sklearn.linear_model import LogisticRegression
 
-        # Past two classes the weights are classes x columns, and L-BFGS-B's own bookkeeping over that many made
-        # the fit the slowest part of a run outside the epochs (9 classes, 174,284 columns: 61 s for the C walk);
-        # SAG's passes over the sparse rows take 9 s there and give the same C and validation scores
-        # (docs/RESULTS.md). Two classes fit one vector, where L-BFGS-B is the faster.
-        solver = "lbfgs" if len(np.unique(labels)) <= 2 else "sag"
-        fitted = LogisticRegression(C=c, max_iter=1000, solver=solver, random_state=0).fit(features, labels)
+        fitted = LogisticRegression(C=c, max_iter=1000, solver="lbfgs", random_state=0).fit(features, labels)
         weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
         bias = np.full(len(self.labels), -30.0, dtype=np.float32)
-        if len(fitted.classes_) == 2:  # one weight vector: the second class's logit against the first's 0
-            weights[:, fitted.classes_[1]], bias[fitted.classes_] = fitted.coef_[0], (0.0, fitted.intercept_[0])
-        else:
-            weights[:, fitted.classes_], bias[fitted.classes_] = fitted.coef_.T, fitted.intercept_
+        # one weight vector: the second class's logit against the first's 0
+        weights[:, fitted.classes_[1]], bias[fitted.classes_] = fitted.coef_[0], (0.0, fitted.intercept_[0])
         return weights, bias
 
     # ----------------------------------------------------------------- the decision
@@ -232,26 +238,22 @@ class MultiLabel:
         """Texts with every label right at the 0.5 threshold (subset accuracy)."""
         return ((logits > 0) == labels.bool()).all(dim=1).sum()
 
-    def fit_linear(self, features, labels: np.ndarray, c: float) -> tuple[np.ndarray, np.ndarray]:
-        """A logistic regression per label (one-vs-rest) on features [n, columns]: (weights [columns, labels],
-        bias [labels]), all labels fitted together (logistic.py). A label that every training text has, or none,
-        gets a bias alone."""
-        from .logistic import fit_one_vs_rest
+    def linear_fits(self, features, labels: np.ndarray):
+        """The linear model's fit at a given C on features [n, columns]: a function from C to (weights [columns,
+        labels], bias [labels]), a logistic regression per label, all fitted together, each C from the last one's
+        weights (logistic.py). A label that every training text has, or none, gets a bias alone."""
+        from .logistic import RegularisationPath
 
-        weights = np.zeros((features.shape[1], len(self.labels)), dtype=np.float32)
-        bias = np.zeros(len(self.labels), dtype=np.float32)
-        varied = labels.min(axis=0) != labels.max(axis=0)
-        bias[~varied] = np.where(labels[0, ~varied] > 0, 30.0, -30.0)
-        if varied.any():
-            weights[:, varied], bias[varied] = fit_one_vs_rest(features, labels[:, varied], c)
-        return weights, bias
+        varied = np.flatnonzero(labels.min(axis=0) != labels.max(axis=0))
+        constant = np.where(labels[0] > 0, 30.0, -30.0).astype(np.float32)  # a sigmoid of 1, or of 0, at any score
+        path = RegularisationPath(features, labels[:, varied])
+        return lambda c: placed(path.fit(c), varied, features.shape[1], len(self.labels), constant)
 
     def validation_metrics(self, logits: torch.Tensor, targets: np.ndarray) -> dict:
         """Subset accuracy and macro-F1 at thresholds tuned on these very texts, as the saved model will use them."""
         probs = torch.sigmoid(logits).numpy()
         thresholds, _ = metrics.tune_thresholds(targets, probs)
-        scores = metrics.multi_label_metrics(targets, metrics.predict(probs, thresholds), range(len(self.labels)))
-        return {"accuracy": scores["subset_accuracy"], "macro_f1": scores["macro_f1"]}
+        return metrics.subset_accuracy_and_macro_f1(targets, metrics.predict(probs, thresholds))
 
     # ----------------------------------------------------------------- the training log
 
@@ -367,6 +369,16 @@ class BinaryCrossEntropy:
 
 
 TASKS = {"single": SingleLabel, "multi": MultiLabel}
+
+
+def placed(fitted: tuple[np.ndarray, np.ndarray], outputs: np.ndarray, columns: int, width: int,
+           bias_elsewhere) -> tuple[np.ndarray, np.ndarray]:
+    """(weights [columns, width], bias [width]): the fitted weights and bias of these outputs in their places,
+    zero weights and bias_elsewhere (a value, or one per output) for the rest."""
+    weights = np.zeros((columns, width), dtype=np.float32)
+    bias = np.broadcast_to(np.asarray(bias_elsewhere, dtype=np.float32), (width,)).copy()
+    weights[:, outputs], bias[outputs] = fitted
+    return weights, bias
 
 
 def make_task(problem_type: str, label_names, thresholds=None, temperature=None) -> SingleLabel | MultiLabel:

@@ -124,9 +124,9 @@ def fit_regression(task, features_train, features_valid, train: EncodedSplit, va
                    log) -> tuple[float, np.ndarray, np.ndarray]:
     """(C, weights, bias) of the task's logistic regression with the best validation metric, C_GRID tried from the
     strongest regularisation until the score falls."""
-    best = None
+    best, fit = None, task.linear_fits(features_train, train.labels)
     for c in C_GRID:
-        weights, bias = task.fit_linear(features_train, train.labels, c)
+        weights, bias = fit(c)
         logits = torch.from_numpy(features_valid @ weights + bias).float()
         score = task.validation_metrics(logits, valid.labels)[metric]
         log(f"    C {c:g}: validation {metric} {score:.2%}")
