@@ -102,7 +102,7 @@ class SingleLabel:
         """The linear model's fit at a given C on features [n, columns]: a function from C to (weights [columns,
         classes], bias [classes]) of its logits. Two classes: a logistic regression, one weight vector (scikit-
         learn's L-BFGS). Past two: a regression per class against the rest, all fitted together, each C from the
-        last one's weights (logistic.py: 2.4 s for `category`'s walk, where scikit-learn's softmax took 7.5 s
+        last one's weights (logistic.py: 4.2 s for `category`'s walk, where scikit-learn's softmax took 7.5 s
         with SAG and 61 s with L-BFGS). A class without training texts gets a bias that keeps it from being
         chosen."""
         present = np.unique(labels)
