@@ -18,6 +18,7 @@ the gradient's (L1 norms), then a backtracking line search, until the largest en
 at most TOL.
 """
 
+import copy
 import warnings
 
 import numpy as np
@@ -95,8 +96,8 @@ class OneVsRest:
 
     def labels(self, chosen: torch.Tensor) -> "OneVsRest":
         """The same problem for the chosen labels only: the features are shared, not copied."""
-        part = object.__new__(OneVsRest)
-        part.__dict__.update(self.__dict__, signs=self.signs[:, chosen])
+        part = copy.copy(self)
+        part.signs = self.signs[:, chosen]
         return part
 
     def scores(self, weights: torch.Tensor) -> torch.Tensor:

@@ -17,7 +17,7 @@ import scipy.sparse
 import torch
 from sklearn.preprocessing import normalize
 
-from ..batching import EncodedSplit, collate
+from ..batching import BucketBatchSampler, EncodedSplit, collate
 from ..model import RNNClassifier
 
 C_GRID = (1.0, 3.0, 10.0, 30.0, 100.0)  # the regression's inverse regularisation, tried from the strongest
@@ -36,11 +36,10 @@ def choose_buckets(train_tokens: int) -> int:
 
 
 def batches(split: EncodedSplit):
-    """(the rows, their batch) over the split, shortest texts first: a batch in the split's own order is padded to
-    its longest text, and the network ran 10x as long over such batches (4.8 s for 4,745 validation texts)."""
-    order = np.argsort(split.lengths, kind="stable")
-    for start in range(0, len(split), BATCH):
-        rows = order[start : start + BATCH]
+    """(the rows, their batch) over the split, shortest texts first, as validation batches them: a batch in the
+    split's own order is padded to its longest text, and the network ran 10x as long over such batches (4.8 s for
+    4,745 validation texts)."""
+    for rows in BucketBatchSampler(split.lengths, BATCH, shuffle=False).global_batches():
         yield rows, collate([split[i][0] for i in rows])
 
 
